@@ -1,0 +1,1 @@
+"""Tenancy and access: banks, staff, roles, sessions, partner API keys, maker-checker."""

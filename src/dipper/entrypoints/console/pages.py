@@ -1,0 +1,7 @@
+"""Console pages (to be written)."""
+
+from fastapi import FastAPI
+
+
+def install(app: FastAPI) -> None:
+    return None

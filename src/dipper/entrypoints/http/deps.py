@@ -1,0 +1,104 @@
+"""FastAPI dependencies (``Annotated`` style): the container, the caller, permission checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from dipper.access import queries as access
+from dipper.bootstrap import Container
+from dipper.kernel.errors import Unauthenticated
+from dipper.kernel.messages import Command
+from dipper.persistence.uow import SqlAlchemyUnitOfWork
+
+SESSION_COOKIE = "dipper_session"
+
+_bearer = HTTPBearer(auto_error=False, description="A staff session token (dps_…) or a partner API key (dpk_…)")
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="A partner API key (dpk_…)")
+
+
+def get_container(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+def _token(request: Request, bearer: HTTPAuthorizationCredentials | None, api_key: str | None) -> str | None:
+    if bearer is not None and bearer.credentials:
+        return bearer.credentials
+    if api_key:
+        return api_key
+    return request.cookies.get(SESSION_COOKIE)
+
+
+def get_principal(
+    request: Request,
+    container: ContainerDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key)],
+) -> access.Principal:
+    cached = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    token = _token(request, bearer, api_key)
+    if not token:
+        raise Unauthenticated("sign in or send an API key", code="unauthenticated")
+    principal = access.authenticate(container.uow(None), token)
+    request.state.principal = principal
+    request.state.actor = principal.actor
+    return principal
+
+
+PrincipalDep = Annotated[access.Principal, Depends(get_principal)]
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """What a route needs: the container, the caller, and the request's id and action for the audit log."""
+
+    container: Container
+    principal: access.Principal
+    request_id: str | None
+    action: str
+
+    @property
+    def tenant_id(self) -> str:
+        return self.principal.tenant_id
+
+    def uow(self) -> SqlAlchemyUnitOfWork:
+        return self.container.uow(
+            self.principal.tenant_id, self.principal.actor, request_id=self.request_id, action=self.action
+        )
+
+    def handle(self, command: Command) -> Any:
+        return self.container.handle(
+            command,
+            actor=self.principal.actor,
+            tenant_id=self.principal.tenant_id,
+            request_id=self.request_id,
+            action=self.action,
+        )
+
+
+def allow(*permissions: str) -> Callable[..., Ctx]:
+    """A dependency that lets the request through only with every named permission."""
+
+    def dependency(request: Request, container: ContainerDep, principal: PrincipalDep) -> Ctx:
+        for p in permissions:
+            principal.require(p)
+        route = request.scope.get("route")
+        path = getattr(route, "path", request.url.path)
+        return Ctx(
+            container=container,
+            principal=principal,
+            request_id=getattr(request.state, "request_id", None),
+            action=f"{request.method} {path}",
+        )
+
+    return dependency

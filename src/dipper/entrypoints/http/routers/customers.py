@@ -1,0 +1,5 @@
+"""(to be written)"""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["customers"])

@@ -1,0 +1,1 @@
+"""Storage plumbing: engine, sessions, base metadata, column types, tenant scoping, audit, outbox."""

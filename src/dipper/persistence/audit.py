@@ -1,0 +1,89 @@
+"""The audit log: every insert, update and delete of an audited row, with who, when, what,
+and keyed digests of the row before and after (values themselves are never copied here,
+so personal data does not leak into the log). Entries are append-only.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Index, String, inspect
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from dipper.kernel.ids import new_id
+from dipper.persistence import crypto
+from dipper.persistence.base import ID, Base, UTCDateTime, utcnow
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_entry"
+    __immutable__ = True
+    __table_args__ = (Index("ix_audit_entry_tenant_time", "tenant_id", "occurred_at"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    tenant_id: Mapped[str | None] = mapped_column(ID, index=True)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    actor_kind: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(200))
+    entity_type: Mapped[str] = mapped_column(String(64))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    operation: Mapped[str] = mapped_column(String(8))  # create | update | delete
+    changed_fields: Mapped[list[str]] = mapped_column(JSON, default=list)
+    before_digest: Mapped[str | None] = mapped_column(String(64))
+    after_digest: Mapped[str | None] = mapped_column(String(64))
+
+
+def _state(obj: Any, *, before: bool) -> tuple[dict[str, Any], list[str]]:
+    insp = inspect(obj)
+    values: dict[str, Any] = {}
+    changed: list[str] = []
+    for attr in insp.mapper.column_attrs:
+        hist = insp.attrs[attr.key].history
+        if hist.has_changes():
+            changed.append(attr.key)
+        if before and hist.deleted:
+            values[attr.key] = hist.deleted[0]
+        elif before and hist.added:
+            continue  # the attribute had no committed value
+        else:
+            values[attr.key] = getattr(obj, attr.key)
+    return values, changed
+
+
+def _entity_id(obj: Any) -> str:
+    ident = inspect(obj).mapper.primary_key_from_instance(obj)
+    return ":".join(str(v) for v in ident)
+
+
+def record_changes(session: Session) -> None:
+    """Called before every flush: add an audit entry for each audited row that changes."""
+    actor = session.info.get("actor")
+    entries: list[AuditEntry] = []
+    ops = [("create", session.new), ("update", session.dirty), ("delete", session.deleted)]
+    for operation, objects in ops:
+        for obj in list(objects):
+            if not getattr(obj, "__audited__", False):
+                continue
+            if operation == "update" and not session.is_modified(obj, include_collections=False):
+                continue
+            after, changed = _state(obj, before=False)
+            before, _ = _state(obj, before=True) if operation != "create" else ({}, [])
+            entries.append(
+                AuditEntry(
+                    tenant_id=getattr(obj, "tenant_id", None) or session.info.get("tenant_id"),
+                    actor_kind=actor.kind if actor else "system",
+                    actor_id=actor.id if actor else "system",
+                    request_id=session.info.get("request_id"),
+                    action=session.info.get("action") or "",
+                    entity_type=type(obj).__tablename__,
+                    entity_id=_entity_id(obj),
+                    operation=operation,
+                    changed_fields=sorted(changed) if operation == "update" else [],
+                    before_digest=crypto.digest(before) if operation != "create" else None,
+                    after_digest=crypto.digest(after) if operation != "delete" else None,
+                )
+            )
+    session.add_all(entries)

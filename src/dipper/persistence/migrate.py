@@ -1,0 +1,32 @@
+"""Bring a database to the newest schema with Alembic (the one migration history)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def alembic_config(url: str | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    if url:
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    if not any((MIGRATIONS / "versions").glob("*.py")):  # TRANSITIONAL until the first revision lands
+        import dipper.bootstrap  # noqa: F401
+        from dipper.persistence.base import Base
+
+        Base.metadata.create_all(engine)
+        return
+    cfg = alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)

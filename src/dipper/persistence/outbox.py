@@ -1,0 +1,34 @@
+"""Transactional outbox: events leave the process only after the change that raised them commits."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from dipper.kernel.ids import new_id
+from dipper.kernel.messages import Event
+from dipper.persistence.base import ID, Base, UTCDateTime, utcnow
+
+
+class OutboxMessage(Base):
+    __tablename__ = "outbox_message"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ID, index=True)
+    topic: Mapped[str] = mapped_column(String(120))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+
+
+def to_outbox(event: Event) -> OutboxMessage:
+    payload = {k: v for k, v in dataclasses.asdict(event).items()}
+    return OutboxMessage(
+        tenant_id=event.tenant_id,
+        topic=f"{type(event).__module__.split('.')[1]}.{type(event).__name__}",
+        payload=payload,
+    )
