@@ -22,8 +22,12 @@ from dipper.kernel.clock import Clock, SystemClock
 from dipper.kernel.messages import Command, Event
 from dipper.kernel.uow import Actor
 from dipper.persistence import crypto
+from dipper.persistence import migrate
 from dipper.persistence.db import make_engine, make_session_factory
 from dipper.persistence.uow import SqlAlchemyUnitOfWork
+
+#: The unit of work handed to queries and handlers (entry points name it through here).
+UnitOfWork = SqlAlchemyUnitOfWork
 from dipper.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -80,6 +84,13 @@ class Container:
             action=action or type(command).__name__,
         )
         return self.bus.handle(command, uow)
+
+    def upgrade_schema(self, revision: str = "head") -> None:
+        """Bring the database to the newest schema (Alembic)."""
+        migrate.upgrade(self.engine, revision)
+
+    def schema_revision(self) -> str | None:
+        return migrate.current_revision(self.engine)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -99,7 +99,7 @@ def check_permissions(requested: list[str]) -> list[str]:
     return sorted(set(requested))
 
 
-USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 TENANT_CODE = re.compile(r"^[a-z0-9][a-z0-9-]{1,31}$")
 MIN_PASSWORD_LENGTH = 10
 
@@ -107,7 +107,7 @@ MIN_PASSWORD_LENGTH = 10
 def check_username(username: str) -> str:
     if not USERNAME.match(username):
         raise ValidationFailed(
-            "username: 3-64 lower-case letters, digits, '.', '_' or '-'", code="invalid_username"
+            "username: 2-64 lower-case letters, digits, '.', '_' or '-'", code="invalid_username"
         )
     return username
 

@@ -48,3 +48,5 @@ class OpenAccount(Command):
     name_en: str
     account_type: str  # asset | liability | equity | income | expense
     parent_code: str | None = None
+    is_control: bool = False  # balance mirrors a sub-ledger (loans, receivables); reconciled, not hand-posted
+    contra: bool = False  # normal balance opposite to its type (e.g. loan loss provisions under assets)

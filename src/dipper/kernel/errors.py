@@ -49,7 +49,8 @@ class NotFound(DomainError):
 
 
 class Conflict(DomainError):
-    """The request collides with the current state (duplicate key, wrong status, reuse of an idempotency key)."""
+    """The request collides with the current state: a duplicate key, a wrong status,
+    or an idempotency key reused for different content."""
 
     http_status = 409
     default_code = "conflict"

@@ -229,13 +229,13 @@ class Money:
                 details={"left": self.currency, "right": other.currency},
             )
 
-    def __add__(self, other: object) -> Money:
+    def __add__(self, other: Money) -> Money:
         if not isinstance(other, Money):
             return NotImplemented
         self._same_currency(other, "add")
         return Money(self.minor + other.minor, self.currency)
 
-    def __sub__(self, other: object) -> Money:
+    def __sub__(self, other: Money) -> Money:
         if not isinstance(other, Money):
             return NotImplemented
         self._same_currency(other, "subtract")
@@ -250,7 +250,7 @@ class Money:
     def __abs__(self) -> Money:
         return Money(abs(self.minor), self.currency)
 
-    def __mul__(self, factor: object) -> Money:
+    def __mul__(self, factor: int) -> Money:
         """Multiply by a whole number. Fractional factors need :meth:`multiply` and a rounding rule."""
         if isinstance(factor, bool | float | Decimal):
             raise TypeError(
@@ -278,25 +278,25 @@ class Money:
 
     # ----------------------------------------------------------------- ordering
 
-    def _compare_key(self, other: object) -> int | None:
+    def _compare_key(self, other: Money) -> int | None:
         if not isinstance(other, Money):
             return None
         self._same_currency(other, "compare")
         return other.minor
 
-    def __lt__(self, other: object) -> bool:
+    def __lt__(self, other: Money) -> bool:
         key = self._compare_key(other)
         return NotImplemented if key is None else self.minor < key
 
-    def __le__(self, other: object) -> bool:
+    def __le__(self, other: Money) -> bool:
         key = self._compare_key(other)
         return NotImplemented if key is None else self.minor <= key
 
-    def __gt__(self, other: object) -> bool:
+    def __gt__(self, other: Money) -> bool:
         key = self._compare_key(other)
         return NotImplemented if key is None else self.minor > key
 
-    def __ge__(self, other: object) -> bool:
+    def __ge__(self, other: Money) -> bool:
         key = self._compare_key(other)
         return NotImplemented if key is None else self.minor >= key
 

@@ -58,6 +58,20 @@ def _entity_id(obj: Any) -> str:
     return ":".join(str(v) for v in ident)
 
 
+def _apply_python_defaults(obj: Any) -> None:
+    """Give a new row its Python-side defaults (id, timestamps) now, so its audit entry
+    names the id and digests the state that will be stored."""
+    for column in inspect(obj).mapper.columns:
+        default = column.default
+        key = inspect(obj).mapper.get_property_by_column(column).key
+        if default is None or getattr(obj, key) is not None:
+            continue
+        if default.is_callable:
+            setattr(obj, key, default.arg(None))  # type: ignore[union-attr, operator]
+        elif default.is_scalar:
+            setattr(obj, key, default.arg)  # type: ignore[union-attr]
+
+
 def record_changes(session: Session) -> None:
     """Called before every flush: add an audit entry for each audited row that changes."""
     actor = session.info.get("actor")
@@ -69,6 +83,8 @@ def record_changes(session: Session) -> None:
                 continue
             if operation == "update" and not session.is_modified(obj, include_collections=False):
                 continue
+            if operation == "create":
+                _apply_python_defaults(obj)
             after, changed = _state(obj, before=False)
             before, _ = _state(obj, before=True) if operation != "create" else ({}, [])
             entries.append(

@@ -67,13 +67,13 @@ def test_reversed_periods_are_negative() -> None:
     a, b = D(2024, 1, 31), D(2024, 3, 31)
     for basis in DayCount:
         assert basis.days(b, a) == -basis.days(a, b)
-        assert basis.year_fraction(b, a) == -basis.year_fraction(a, b)
+        assert basis.year_fraction(b, a) == basis.year_fraction(a, b).copy_negate()
         assert basis.days(a, a) == 0
 
 
 def test_datetimes_are_refused() -> None:
     with pytest.raises(TypeError):
-        DayCount.ACT_360.days(dt.datetime(2024, 1, 1, 12), D(2024, 2, 1))  # noqa: DTZ001
+        DayCount.ACT_360.days(dt.datetime(2024, 1, 1, 12), D(2024, 2, 1))
 
 
 dates = st.dates(min_value=D(2000, 1, 1), max_value=D(2100, 12, 31))

@@ -213,7 +213,7 @@ ratio_values = st.one_of(
     st.integers(min_value=0, max_value=10**6),
     st.decimals(min_value=0, max_value=1000, places=4, allow_nan=False, allow_infinity=False),
 )
-ratio_lists = st.lists(ratio_values, min_size=1, max_size=12).filter(lambda rs: any(rs))
+ratio_lists = st.lists(ratio_values, min_size=1, max_size=12).filter(any)
 
 
 @given(minor=minor_amounts, ratios=ratio_lists)

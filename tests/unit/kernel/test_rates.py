@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import ROUND_DOWN, Decimal, getcontext, localcontext
 from fractions import Fraction
 
@@ -25,14 +26,15 @@ def test_constructors_store_the_annual_rate() -> None:
 
 
 def test_float_is_refused() -> None:
-    for build in (
+    builders: tuple[Callable[[], object], ...] = (
         lambda: Rate(0.05),  # type: ignore[arg-type]
         lambda: Rate.annual(0.05),  # type: ignore[arg-type]
         lambda: Rate.percent(4.35),  # type: ignore[arg-type]
         lambda: Rate.monthly(0.005),  # type: ignore[arg-type]
         lambda: Rate.daily(0.0005),  # type: ignore[arg-type]
         lambda: Rate.percent("4.35").uplift(0.5),  # type: ignore[arg-type]
-    ):
+    )
+    for build in builders:
         with pytest.raises(TypeError):
             build()
 
@@ -53,7 +55,8 @@ def test_invalid_values_have_stable_codes() -> None:
 def test_monthly_and_daily_views() -> None:
     rate = Rate.percent("4.35")
     assert rate.monthly_rate == Decimal("0.003625")
-    assert rate.daily_rate(DayCount.ACT_365F) == Decimal("0.0435") / 365
+    daily_365 = Fraction(rate.daily_rate(DayCount.ACT_365F))
+    assert abs(daily_365 - Fraction(435, 10000 * 365)) < Fraction(1, 10**37)
     assert rate.daily_rate(DayCount.ACT_360) == rate.daily_rate()  # 360 is the default
     assert Rate.percent("3.6").daily_rate(DayCount.ACT_360) == Decimal("0.0001")
     assert Rate.percent("3.6").daily_rate("30/360") == Decimal("0.0001")

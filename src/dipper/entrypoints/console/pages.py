@@ -1,7 +1,612 @@
-"""Console pages (to be written)."""
+"""The staff console: server-rendered pages (Jinja2, Pico CSS), enhanced by htmx and ECharts.
 
-from fastapi import FastAPI
+The console is a thin reader over the modules' public ``queries`` and writes only
+through their ``commands``, like the HTTP API. It signs staff in with the same
+session as the API (cookie ``dipper_session``), so one login serves both.
+
+Security, briefly: the session cookie is HttpOnly and SameSite=Lax; every POST
+carries a CSRF token that is an HMAC of the session token (or, on the login form,
+of a random pre-session nonce kept in a cookie), so a page on another site cannot
+forge it. Templates are autoescaped. Console routes stay out of the OpenAPI schema.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import importlib
+import importlib.util
+import math
+import re
+import secrets
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, FastAPI, Form, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from dipper import __version__
+from dipper.access import commands as access_commands
+from dipper.access import queries as access
+from dipper.access.queries import Permission as P
+from dipper.access.queries import Principal
+from dipper.bootstrap import Container
+from dipper.entrypoints.console import i18n
+from dipper.entrypoints.http.deps import SESSION_COOKIE
+from dipper.kernel.clock import BANK_ZONE
+from dipper.kernel.errors import DomainError, PermissionDenied, Unauthenticated
+
+HERE = Path(__file__).parent
+PREFIX = "/console"
+LOGIN_NONCE_COOKIE = "dipper_login_nonce"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+AUDIT_PAGE_SIZE = 20
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+#: Account types in the order a balance sheet and an income statement list them.
+ACCOUNT_TYPES = ("asset", "liability", "equity", "income", "expense")
+
+
+# --------------------------------------------------------------------------- templates and formatting
+
+
+def format_minor(minor: int | None) -> str:
+    """Integer fen -> ``-1,234.56`` (integer arithmetic only: money never goes through float)."""
+    if minor is None:
+        return ""
+    value = int(minor)
+    major, cents = divmod(abs(value), 100)
+    return f"{'-' if value < 0 else ''}{major:,}.{cents:02d}"
+
+
+def format_time(value: datetime | None) -> str:
+    """An instant shown in the bank's time zone (Asia/Shanghai)."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:  # stored as UTC; some drivers hand it back naive
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(BANK_ZONE).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def shorten(value: str | None, keep: int = 10) -> str:
+    if not value:
+        return ""
+    return value if len(value) <= keep else value[:keep] + "…"
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["money"] = format_minor
+    env.filters["bjtime"] = format_time
+    env.filters["short"] = shorten
+    return env
+
+
+templates = Jinja2Templates(env=_environment())
+
+
+# --------------------------------------------------------------------------- navigation
+
+
+@dataclass(frozen=True)
+class Module:
+    """A business module of the platform; ``slug`` is its URL, messages live under ``module.<slug>.*``."""
+
+    slug: str
+    permission: str
+
+
+MODULES: tuple[Module, ...] = (
+    Module("platform", P.PLATFORM_READ),
+    Module("marketing", P.MARKETING_READ),
+    Module("identity", P.CUSTOMERS_READ),
+    Module("loans", P.LOANS_READ),
+    Module("risk", P.RISK_READ),
+    Module("securitization", P.SECURITIZATION_READ),
+    Module("collections", P.COLLECTIONS_READ),
+)
+MODULES_BY_SLUG = {m.slug: m for m in MODULES}
+
+
+@dataclass(frozen=True)
+class NavItem:
+    id: str
+    label_key: str
+    href: str
+
+
+def navigation(principal: Principal) -> list[tuple[str, list[NavItem]]]:
+    """The left navigation, grouped, holding only what the principal may open."""
+    modules = [
+        NavItem(f"module:{m.slug}", f"module.{m.slug}.name", f"{PREFIX}/modules/{m.slug}")
+        for m in MODULES
+        if principal.can(m.permission)
+    ]
+    control: list[NavItem] = []
+    if principal.can(P.LEDGER_READ):
+        control.append(NavItem("ledger", "nav.ledger", f"{PREFIX}/ledger"))
+    if principal.can(P.AUDIT_READ):
+        control.append(NavItem("audit", "nav.audit", f"{PREFIX}/audit"))
+    if principal.can(P.USERS_READ) or principal.can(P.CHANGES_READ):
+        control.append(NavItem("settings", "nav.settings", f"{PREFIX}/settings"))
+    groups = [("nav.group.overview", [NavItem("home", "nav.home", f"{PREFIX}/")])]
+    if modules:
+        groups.append(("nav.group.modules", modules))
+    if control:
+        groups.append(("nav.group.control", control))
+    return groups
+
+
+# --------------------------------------------------------------------------- sessions and CSRF
+
+
+class LoginRequired(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """Raised by the console dependency when there is no valid session; answered with a redirect."""
+
+
+def _hmac_key(container: Container) -> bytes:
+    # Derived (domain-separated) from an installation secret, so nothing extra has to be configured.
+    secret = container.settings.audit_digest_key.get_secret_value().encode()
+    return hmac.new(secret, b"dipper-console-csrf-v1", hashlib.sha256).digest()
+
+
+def csrf_token(container: Container, bound_to: str, purpose: str = "session") -> str:
+    return hmac.new(_hmac_key(container), f"{purpose}:{bound_to}".encode(), hashlib.sha256).hexdigest()
+
+
+def _csrf_ok(container: Container, given: str | None, bound_to: str | None, purpose: str = "session") -> bool:
+    if not given or not bound_to:
+        return False
+    return hmac.compare_digest(given, csrf_token(container, bound_to, purpose))
+
+
+@dataclass(frozen=True)
+class Console:
+    """What a console page needs: the container, the signed-in principal and the session token."""
+
+    request: Request
+    container: Container
+    principal: Principal
+    token: str
+
+    def uow(self) -> Any:
+        return self.container.uow(
+            self.principal.tenant_id,
+            self.principal.actor,
+            request_id=getattr(self.request.state, "request_id", None),
+            action=f"{self.request.method} {self.request.url.path}",
+        )
+
+    def require(self, permission: str) -> None:
+        self.principal.require(permission)
+
+    @property
+    def csrf(self) -> str:
+        return csrf_token(self.container, self.token)
+
+
+def _container(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+def _principal_from_cookie(request: Request) -> tuple[Principal, str] | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token or not token.startswith("dps_"):  # the console is for staff sessions, not partner keys
+        return None
+    try:
+        principal = access.authenticate(_container(request).uow(None), token)
+    except Unauthenticated:
+        return None
+    return principal, token
+
+
+def console(request: Request) -> Console:
+    found = _principal_from_cookie(request)
+    if found is None:
+        raise LoginRequired
+    principal, token = found
+    request.state.console_principal = principal
+    request.state.console_token = token
+    return Console(request=request, container=_container(request), principal=principal, token=token)
+
+
+ConsoleDep = Annotated[Console, Depends(console)]
+
+
+def _safe_next(value: str | None) -> str:
+    """Only same-site console paths may be redirect targets (no open redirect)."""
+    if (
+        value
+        and value.startswith(f"{PREFIX}/")
+        and not value.startswith(f"{PREFIX}/log")
+        and not any(c in value for c in "\\\r\n")
+    ):
+        return value
+    return f"{PREFIX}/"
+
+
+def _is_htmx_partial(request: Request) -> bool:
+    # A history restore wants the whole page, not a fragment.
+    return request.headers.get("hx-request") == "true" and "hx-history-restore-request" not in request.headers
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+_SECURITY_HEADERS = {
+    # Scripts only from our own origin (no inline script, no CDN); ECharts and htmx set inline styles.
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+    "Vary": "Cookie, HX-Request",
+}
+
+
+def render(
+    request: Request,
+    name: str,
+    *,
+    status: int = 200,
+    title_key: str = "app.name",
+    active: str | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    lang = i18n.request_language(request)
+    t = i18n.Translator(lang)
+    principal: Principal | None = getattr(request.state, "console_principal", None)
+    token: str | None = getattr(request.state, "console_token", None)
+    container = _container(request)
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    response = templates.TemplateResponse(
+        request,
+        name,
+        {
+            "lang": lang,
+            "t": t,
+            "languages": i18n.LANGUAGE_NAMES,
+            "principal": principal,
+            "nav": navigation(principal) if principal else [],
+            "active": active,
+            "title_key": title_key,
+            "csrf": csrf_token(container, token) if token else "",
+            "here": _strip_lang(here),
+            "version": __version__,
+            "role_label": lambda role: t(f"role.{role}") if t.has(f"role.{role}") else role,
+            **context,
+        },
+        status_code=status,
+    )
+    response.headers.update(_SECURITY_HEADERS)
+    if "lang" in request.query_params and i18n.normalise(request.query_params["lang"]):
+        _remember_language(response, lang)
+    return response
+
+
+def _strip_lang(path_and_query: str) -> str:
+    """The current URL without ``lang=`` so the language switch does not pile parameters up."""
+    path, _, query = path_and_query.partition("?")
+    kept = [p for p in query.split("&") if p and not p.startswith("lang=")]
+    return path + ("?" + "&".join(kept) if kept else "")
+
+
+def _remember_language(response: Response, lang: str) -> None:
+    response.set_cookie(i18n.LANG_COOKIE, lang, max_age=365 * 24 * 3600, httponly=True, samesite="lax")
+
+
+def _to_login(request: Request) -> Response:
+    target = f"{PREFIX}/login"
+    if request.method == "GET" and not request.url.path.startswith(f"{PREFIX}/log"):
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        target += "?" + urlencode({"next": here})
+    if request.headers.get("hx-request") == "true":
+        # htmx would swap the login page into a fragment; tell it to navigate instead.
+        return Response(status_code=204, headers={"HX-Redirect": target})
+    return RedirectResponse(target, status_code=303)
+
+
+def render_error(request: Request, status: int, message_key: str, **params: Any) -> HTMLResponse:
+    return render(request, "error.html", status=status, title_key=f"error.{status}.title",
+                  message_key=message_key, params=params, error_status=status)
+
+
+class ConsoleRoute(APIRoute):
+    """Answers console errors with pages, not the API's JSON: no session -> login, no permission -> 403."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def console_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except LoginRequired:
+                return _to_login(request)
+            except Unauthenticated:
+                return _to_login(request)
+            except PermissionDenied as e:
+                return render_error(request, 403, "error.403.message",
+                                    permission=e.details.get("permission", ""))
+            except DomainError as e:
+                status = e.http_status if e.http_status in (400, 404, 409, 422) else 400
+                return render_error(request, status, "error.generic.message")
+            except RequestValidationError:
+                return render_error(request, 400, "error.400.message")
+
+        return console_handler
+
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=ConsoleRoute)
 
 
 def install(app: FastAPI) -> None:
-    return None
+    app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="console-static")
+    app.include_router(router)
+
+
+# --------------------------------------------------------------------------- sign-in
+
+
+def _login_page(request: Request, *, status: int = 200, error_key: str | None = None,
+                bank: str = "", username: str = "", next_url: str = "") -> HTMLResponse:
+    # The login form has no session yet: its CSRF token is bound to a random nonce in its own cookie.
+    nonce = request.cookies.get(LOGIN_NONCE_COOKIE) or secrets.token_urlsafe(24)
+    response = render(
+        request, "login.html", status=status, title_key="login.title", error_key=error_key, bank=bank,
+        username=username, next_url=_safe_next(next_url), login_csrf=csrf_token(_container(request), nonce, "login"),
+    )
+    response.set_cookie(LOGIN_NONCE_COOKIE, nonce, httponly=True, samesite="lax", path=f"{PREFIX}/login",
+                        secure=_container(request).settings.session_cookie_secure)
+    return response
+
+
+@router.get("/login")
+def login_form(request: Request, next: str = "") -> Response:  # noqa: A002 - the query parameter's name
+    if _principal_from_cookie(request) is not None:
+        return RedirectResponse(_safe_next(next), status_code=303)
+    return _login_page(request, next_url=next)
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    bank: Annotated[str, Form()] = "",
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "",  # noqa: A002 - the form field's name
+) -> Response:
+    container = _container(request)
+    bank, username = bank.strip().lower(), username.strip()
+    if not _csrf_ok(container, csrf_token, request.cookies.get(LOGIN_NONCE_COOKIE), "login"):
+        return _login_page(request, status=403, error_key="login.error.expired", bank=bank, username=username,
+                           next_url=next)
+    if not (bank and username and password) or len(bank) > 32 or len(username) > 64 or len(password) > 256:
+        return _login_page(request, status=400, error_key="login.error.missing", bank=bank, username=username,
+                           next_url=next)
+    try:
+        issued = container.handle(
+            access_commands.Login(tenant_id=bank, username=username, password=password),
+            tenant_id=None,  # Login's ``tenant_id`` carries the bank code; the session is scoped after sign-in
+            request_id=getattr(request.state, "request_id", None),
+            action="POST /console/login",
+        )
+    except Unauthenticated:
+        return _login_page(request, status=401, error_key="login.error.invalid", bank=bank, username=username,
+                           next_url=next)
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE, issued.token, httponly=True, samesite="lax", path="/",
+        secure=container.settings.session_cookie_secure, max_age=container.settings.session_ttl_minutes * 60,
+    )
+    response.delete_cookie(LOGIN_NONCE_COOKIE, path=f"{PREFIX}/login")
+    return response
+
+
+def _posted_csrf_ok(c: Console, form_value: str) -> bool:
+    return _csrf_ok(c.container, form_value or c.request.headers.get(CSRF_HEADER), c.token)
+
+
+@router.post("/logout")
+def logout(c: ConsoleDep, csrf_token: Annotated[str, Form()] = "") -> Response:
+    if not _posted_csrf_ok(c, csrf_token):
+        return render_error(c.request, 403, "error.csrf.message")
+    c.container.handle(
+        access_commands.Logout(tenant_id=c.principal.tenant_id, token=c.token),
+        actor=c.principal.actor,
+        tenant_id=c.principal.tenant_id,
+        request_id=getattr(c.request.state, "request_id", None),
+        action="POST /console/logout",
+    )
+    response = RedirectResponse(f"{PREFIX}/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/lang")
+def switch_language(request: Request, to: str = "", next: str = "") -> Response:  # noqa: A002
+    """The header's language switch: remember the choice in a cookie and go back (works without JS)."""
+    lang = i18n.normalise(to) or i18n.DEFAULT_LANGUAGE
+    login = f"{PREFIX}/login"
+    on_login = (next == login or next.startswith(login + "?")) and not any(ch in next for ch in "\\\r\n")
+    target = next if on_login else _safe_next(next)
+    response = RedirectResponse(target, status_code=303)
+    _remember_language(response, lang)
+    return response
+
+
+# --------------------------------------------------------------------------- home and module pages
+
+
+@router.get("/")
+def home(c: ConsoleDep) -> Response:
+    modules = [m for m in MODULES if c.principal.can(m.permission)]
+    return render(c.request, "home.html", title_key="home.title", active="home", modules=modules)
+
+
+@router.get("/modules/{slug}")
+def module_page(slug: str, c: ConsoleDep) -> Response:
+    module = MODULES_BY_SLUG.get(slug)
+    if module is None:
+        return render_error(c.request, 404, "error.404.message")
+    c.require(module.permission)
+    return render(c.request, "module.html", title_key=f"module.{slug}.name", active=f"module:{slug}",
+                  module=module)
+
+
+# --------------------------------------------------------------------------- general ledger
+
+
+def _accounting() -> ModuleType | None:
+    """The accounting read API, if this build has it (the console must not break without it).
+    Only a *missing* module counts as absent; an error inside it still surfaces."""
+    if importlib.util.find_spec("dipper.accounting.queries") is None:
+        return None
+    module = importlib.import_module("dipper.accounting.queries")
+    return module if hasattr(module, "trial_balance") else None
+
+
+def _parse_date(value: str | None) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def trial_balance_view(tb: Any, t: i18n.Translator) -> dict[str, Any]:
+    """Rows, per-currency totals and chart data from the accounting module's ``TrialBalance``."""
+    rows = []
+    for line in sorted(tb.lines, key=lambda ln: (ln.currency, ln.account_code)):
+        name = line.account_name if t.lang == "zh-CN" else (line.account_name_en or line.account_name)
+        type_key = f"account_type.{line.account_type}"
+        rows.append({
+            "code": line.account_code,
+            "name": name,
+            "type": t(type_key) if t.has(type_key) else line.account_type,
+            "currency": line.currency,
+            "debit": line.debit_minor,
+            "credit": line.credit_minor,
+            "balance": line.balance_minor,
+        })
+    totals = [
+        {"currency": cur, "debit": debit, "credit": credit, "balanced": debit == credit}
+        for cur, (debit, credit) in sorted(tb.totals.items())
+    ]
+    types = list(ACCOUNT_TYPES) + sorted({ln.account_type for ln in tb.lines} - set(ACCOUNT_TYPES))
+    by_currency: dict[str, dict[str, int]] = {}
+    for line in tb.lines:
+        sums = by_currency.setdefault(line.currency, dict.fromkeys(types, 0))
+        sums[line.account_type] += line.balance_minor
+    chart = {
+        "categories": [t(f"account_type.{k}") if t.has(f"account_type.{k}") else k for k in types],
+        # Integer fen; console.js divides by 100 for the axis only.
+        "series": [{"name": cur, "data": [sums[k] for k in types]} for cur, sums in sorted(by_currency.items())],
+        "yAxisName": t("ledger.chart.axis"),
+    }
+    return {"rows": rows, "totals": totals, "chart": chart, "balanced": bool(tb.balanced)}
+
+
+@router.get("/ledger")
+def ledger(c: ConsoleDep, as_of: str = "", currency: str = "") -> Response:
+    c.require(P.LEDGER_READ)
+    accounting = _accounting()
+    today = c.container.clock.today()
+    chosen = _parse_date(as_of)
+    bad_date = bool(as_of) and chosen is None
+    chosen = chosen or today
+    currency = currency.strip().upper()
+    currency = currency if _CURRENCY.match(currency) else ""
+    context: dict[str, Any] = {"as_of": chosen.isoformat(), "currency": currency, "bad_date": bad_date,
+                               "available": accounting is not None, "currencies": [], "view": None}
+    if accounting is not None:
+        t = i18n.Translator(i18n.request_language(c.request))
+        everything = accounting.trial_balance(c.uow(), chosen)
+        context["currencies"] = sorted(everything.totals)
+        tb = accounting.trial_balance(c.uow(), chosen, currency) if currency else everything
+        context["view"] = trial_balance_view(tb, t)
+    return render(c.request, "ledger.html", title_key="ledger.title", active="ledger", **context)
+
+
+# --------------------------------------------------------------------------- audit log
+
+
+def _page_number(value: str) -> int:
+    try:
+        return max(1, min(int(value), 1_000_000))
+    except ValueError:
+        return 1
+
+
+def _actor_label(kind: str, actor_id: str, usernames: dict[str, str]) -> str:
+    if kind == "user":
+        return usernames.get(actor_id, shorten(actor_id))
+    if kind == "system":
+        return "system"
+    return f"{kind}:{shorten(actor_id, 8)}"
+
+
+@router.get("/audit")
+def audit(c: ConsoleDep, entity_type: str = "", actor: str = "", page: str = "1") -> Response:
+    c.require(P.AUDIT_READ)
+    entity_type, actor = entity_type.strip()[:64], actor.strip()[:64]
+    number = _page_number(page)
+    result = access.audit_log(c.uow(), entity_type=entity_type or None, actor_id=actor or None,
+                              limit=AUDIT_PAGE_SIZE, offset=(number - 1) * AUDIT_PAGE_SIZE)
+    pages = max(1, math.ceil(result.total / AUDIT_PAGE_SIZE))
+    users = access.list_users(c.uow())
+    usernames = {u["id"]: u["username"] for u in users}
+    entries = [
+        {**e, "actor_label": _actor_label(e["actor_kind"], e["actor_id"], usernames)} for e in result.entries
+    ]
+    filters = {k: v for k, v in (("entity_type", entity_type), ("actor", actor)) if v}
+
+    def page_url(n: int) -> str:
+        return f"{PREFIX}/audit?" + urlencode({**filters, "page": n})
+
+    context = {
+        "entries": entries, "total": result.total, "page": number, "pages": pages, "page_url": page_url,
+        "entity_type": entity_type, "actor": actor, "users": users,
+        "first": (number - 1) * AUDIT_PAGE_SIZE + 1 if entries else 0,
+        "last": (number - 1) * AUDIT_PAGE_SIZE + len(entries),
+    }
+    name = "_audit_table.html" if _is_htmx_partial(c.request) else "audit.html"
+    return render(c.request, name, title_key="audit.title", active="audit", **context)
+
+
+# --------------------------------------------------------------------------- users and changes
+
+
+@router.get("/settings")
+def settings_page(c: ConsoleDep) -> Response:
+    can_users, can_changes = c.principal.can(P.USERS_READ), c.principal.can(P.CHANGES_READ)
+    if not (can_users or can_changes):
+        c.require(P.USERS_READ)
+    users = access.list_users(c.uow()) if can_users else None
+    changes = access.list_changes(c.uow(), "pending") if can_changes else None
+    usernames = {u["id"]: u["username"] for u in (users or [])}
+    return render(c.request, "settings.html", title_key="settings.title", active="settings", users=users,
+                  changes=changes, usernames=usernames)
+
+
+__all__ = ["format_minor", "install", "router"]

@@ -10,10 +10,10 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from dipper.access import queries as access
-from dipper.bootstrap import Container
+from dipper.bootstrap import Container, UnitOfWork
+from dipper.entrypoints.http.middleware import route_template
 from dipper.kernel.errors import Unauthenticated
 from dipper.kernel.messages import Command
-from dipper.persistence.uow import SqlAlchemyUnitOfWork
 
 SESSION_COOKIE = "dipper_session"
 
@@ -71,7 +71,7 @@ class Ctx:
     def tenant_id(self) -> str:
         return self.principal.tenant_id
 
-    def uow(self) -> SqlAlchemyUnitOfWork:
+    def uow(self) -> UnitOfWork:
         return self.container.uow(
             self.principal.tenant_id, self.principal.actor, request_id=self.request_id, action=self.action
         )
@@ -92,8 +92,7 @@ def allow(*permissions: str) -> Callable[..., Ctx]:
     def dependency(request: Request, container: ContainerDep, principal: PrincipalDep) -> Ctx:
         for p in permissions:
             principal.require(p)
-        route = request.scope.get("route")
-        path = getattr(route, "path", request.url.path)
+        path = route_template(request.scope) or request.url.path
         return Ctx(
             container=container,
             principal=principal,

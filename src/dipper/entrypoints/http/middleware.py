@@ -13,6 +13,29 @@ REQUEST_ID_HEADER = b"x-request-id"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
+_PARAM = re.compile(r"{(\w+)(:[^}]*)?}")
+
+
+def route_template(scope: Any) -> str | None:
+    """The full path template of the matched route (``/api/v1/users/{user_id}``).
+
+    Routers included with a prefix only know their own part of the path, so the prefix is
+    recovered from the concrete path."""
+    route = scope.get("route")
+    template = getattr(route, "path", None)
+    if template is None:
+        return None
+    params = scope.get("path_params") or {}
+    try:
+        rendered = _PARAM.sub(lambda m: str(params[m.group(1)]), template)
+    except KeyError:
+        return str(template)
+    path = scope.get("path", "")
+    if rendered and path.endswith(rendered):
+        return path[: len(path) - len(rendered)] + template
+    return str(template)
+
+
 class RequestIdMiddleware:
     """Reuse a caller's well-formed X-Request-ID or mint one; echo it on the response."""
 
@@ -72,8 +95,7 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, capture)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = route_template(scope) or "unmatched"
             method = scope.get("method", "")
             self.metrics.requests.labels(method, template, str(status["code"])).inc()
             self.metrics.latency.labels(method, template).observe(time.perf_counter() - start)

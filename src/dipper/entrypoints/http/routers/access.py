@@ -105,7 +105,7 @@ def get_tenant(ctx: Annotated[Ctx, Depends(allow(P.TENANT_READ))]) -> Any:
 class UserIn(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"username": "li.na", "display_name": "李娜",
                                                               "password": "Str0ng-pass!", "roles": ["operations"]}]})
-    username: str = Field(min_length=3, max_length=64)
+    username: str = Field(min_length=2, max_length=64)
     display_name: str = Field(default="", max_length=200)
     password: str = Field(min_length=10, max_length=256)
     roles: list[RoleName] = Field(min_length=1)

@@ -1,0 +1,1 @@
+"""Loan core: products, credit lines, loans, repayment schedules, accrual, repayment, penalty interest, the end-of-day batch and APR disclosure. Owns every loan balance; posts through accounting."""

@@ -1,0 +1,1 @@
+"""Quantitative marketing: segments, response and uplift models, pre-approved whitelists and campaigns with control groups."""

@@ -1,0 +1,1 @@
+"""ABS factory: pool selection, cash-flow projection, tranches, waterfalls and investor reports."""
