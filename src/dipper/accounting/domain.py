@@ -154,7 +154,8 @@ DEFAULT_CHART: tuple[ChartAccount, ...] = (
     ChartAccount(OTHER_RECEIVABLES, "其他应收款", "Other receivables", _A),
     ChartAccount(SUSPENSE_PAYMENTS, "暂付款项", "Suspense payments (挂账, debit side)", _A, is_control=True),
     ChartAccount(LOAN_PRINCIPAL, "贷款", "Loans (principal)", _A, is_control=True),
-    ChartAccount(LOAN_LOSS_PROVISION, "贷款损失准备", "Loan loss provisions", _A, is_control=True, contra=True),
+    ChartAccount(LOAN_LOSS_PROVISION, "贷款损失准备", "Loan loss provisions", _A,
+                 is_control=True, contra=True),
     ChartAccount(CUSTOMER_DEPOSITS, "吸收存款", "Customer deposits", _L),
     ChartAccount(DUE_TO_BANKS, "同业存放", "Due to banks", _L),
     ChartAccount(TAXES_PAYABLE, "应交税费", "Taxes payable", _L),
@@ -340,8 +341,8 @@ def check_accounts_usable(codes: Iterable[str], known: Mapping[str, AccountState
                                details={"account_codes": unknown})
     inactive = [c for c in wanted if known[c].status != AccountStatus.ACTIVE]
     if inactive:
-        raise ValidationFailed("accounts not open for posting: " + ", ".join(inactive), code="inactive_account",
-                               details={"account_codes": inactive})
+        raise ValidationFailed("accounts not open for posting: " + ", ".join(inactive),
+                               code="inactive_account", details={"account_codes": inactive})
 
 
 def mirror(lines: Iterable[PostingLine]) -> tuple[PostingLine, ...]:

@@ -19,7 +19,7 @@ class AccountOpened(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class JournalEntryPosted(Event):
-    """An entry reached the ledger (reversals too: they are entries). Not raised again on an idempotent replay."""
+    """An entry reached the ledger (reversals too: they are entries). Not raised again on a replay."""
 
     entry_id: str
     value_date: str

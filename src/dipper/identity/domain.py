@@ -151,7 +151,9 @@ def check_bank_card(value: str) -> str:
 def check_name(value: str, kind: CustomerKind = CustomerKind.PERSON) -> str:
     """A legal name: letters of any script and a little punctuation, no digits, 2 to 30 characters
     for a person (100 for a business name); inner runs of spaces collapse to one."""
-    name = " ".join(unicodedata.normalize("NFKC", value).split())
+    # NFC, not NFKC: compatibility folding would rewrite full-width brackets in company names and
+    # CJK compatibility ideographs that some people's registered names use.
+    name = " ".join(unicodedata.normalize("NFC", value).split())
     low, high = NAME_LENGTH[kind.value]
     if not low <= len(name) <= high:
         raise _invalid("invalid_name", "invalid name", f"expected {low} to {high} characters")

@@ -22,8 +22,13 @@ from typing import Any
 
 from sqlalchemy import Text, and_, bindparam, func, inspect, literal, or_, select, type_coerce, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from dipper.persistence import crypto
+
+
+class RotationError(RuntimeError):
+    """A stored value could not be re-encrypted; the rows before it are done (and committed)."""
 
 
 def _active_prefix() -> str:
@@ -39,12 +44,14 @@ def reencrypt(
     columns: list[str] | tuple[str, ...],
     batch_size: int = 1000,
     *,
+    where: ColumnElement[bool] | None = None,
     commit: bool = True,
 ) -> int:
     """Re-encrypt ``columns`` of ``model`` under the active key; return how many rows were rewritten.
 
-    With ``commit`` (the default) every batch is committed, so progress survives a crash;
-    otherwise the caller's transaction holds all changes.
+    ``where`` narrows the rows (e.g. one tenant). With ``commit`` (the default) every batch is
+    committed, so progress survives a crash; otherwise the caller's transaction holds all changes.
+    A value that cannot be decrypted (tampered, or its key is gone) stops the job, naming the row.
     """
     if batch_size < 1:
         raise ValueError("batch_size must be positive")
@@ -76,6 +83,8 @@ def reencrypt(
     last: Any = None
     while True:
         query = select(pk, *raw.values()).where(stale).order_by(pk).limit(batch_size)
+        if where is not None:
+            query = query.where(where)
         if last is not None:
             query = query.where(pk > last)
         rows = session.execute(query).all()
@@ -86,7 +95,11 @@ def reencrypt(
             p: dict[str, Any] = {"_pk": row[0]}
             for c, token in zip(cols, row[1:], strict=True):
                 p[f"_old_{c.name}"] = token
-                p[f"_new_{c.name}"] = _rotate(token, prefix)
+                try:
+                    p[f"_new_{c.name}"] = _rotate(token, prefix)
+                except Exception as exc:
+                    location = f"{table.name}.{c.name} of row {row[0]!r}"
+                    raise RotationError(f"{location} cannot be decrypted") from exc
             params.append(p)
         result = session.connection().execute(guarded_update, params)
         moved += result.rowcount if result.rowcount >= 0 else len(params)

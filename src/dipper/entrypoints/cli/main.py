@@ -13,16 +13,16 @@ import string
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import click
 import typer
 from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy import inspect, text
+from sqlalchemy import DateTime, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from typer.core import TyperGroup
@@ -37,7 +37,6 @@ from dipper.entrypoints.cli.demo import DemoInfo, demo_steps, seed_demo
 from dipper.kernel.errors import Conflict, DomainError, NotFound, ValidationFailed
 from dipper.kernel.ids import new_id
 from dipper.kernel.uow import Actor
-from dipper.persistence.migrate import alembic_config, upgrade
 from dipper.settings import Settings
 
 if TYPE_CHECKING:
@@ -53,7 +52,8 @@ _PASSWORD_ATTEMPTS = 3
 class _Group(TyperGroup):
     """Turns the errors a user can cause into one red line instead of a traceback."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    # ``ctx`` is Any: Typer's context class moved (click, then a vendored copy) across supported versions.
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except DomainError as exc:
@@ -179,10 +179,14 @@ def _prompt_password(label: str) -> str:
     return value
 
 
-def _obtain_password(password: str | None, generate: bool, label: str, option: str) -> tuple[str, str]:
-    """(password, how): how is given, generated or prompted."""
+def _check_password_options(password: str | None, generate: bool, option: str) -> None:
+    # Before any database work, so a bad command line is a usage error whatever the data.
     if password is not None and generate:
         raise typer.BadParameter("give either a password or --generate-password, not both", param_hint=option)
+
+
+def _obtain_password(password: str | None, generate: bool, label: str, option: str) -> tuple[str, str]:
+    """(password, how): how is given, generated or prompted."""
     if password is not None:
         return password, "given"
     if generate:
@@ -282,35 +286,21 @@ def serve(
 
 
 def _revision_state(container: Container) -> dict[str, Any]:
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
-
-    heads = list(ScriptDirectory.from_config(alembic_config()).get_heads())
+    revision = container.schema_revision()
     with container.engine.connect() as conn:
-        current = list(MigrationContext.configure(conn).get_current_heads())
         tables = [t for t in inspect(conn).get_table_names() if t != "alembic_version"]
-    return {
-        "database": _safe_url(container.settings.database_url),
-        "current": current,
-        "heads": heads,
-        "up_to_date": bool(heads) and sorted(current) == sorted(heads),
-        "tables": len(tables),
-    }
+    url = _safe_url(container.settings.database_url)
+    return {"database": url, "revision": revision, "tables": len(tables)}
 
 
 def _print_revision(state: dict[str, Any]) -> None:
-    if not state["heads"]:
-        revision = Text("no migration revisions exist yet (schema created from the models)", style="yellow")
-    elif not state["current"]:
-        revision = Text(f"none (not migrated); head is {', '.join(state['heads'])}", style="yellow")
-    elif state["up_to_date"]:
-        revision = Text(f"{', '.join(state['current'])} (head)", style="green")
+    if state["revision"]:
+        revision = Text(state["revision"], style="green")
+    elif state["tables"]:
+        # Until the first Alembic revision lands, `db upgrade` creates the tables from the models.
+        revision = Text("no revision recorded (schema created from the models)", style="yellow")
     else:
-        revision = Text(
-            f"{', '.join(state['current'])} (behind head {', '.join(state['heads'])}: "
-            "run `dipper db upgrade`)",
-            style="yellow",
-        )
+        revision = Text("no revision: empty database, run `dipper db upgrade`", style="yellow")
     output.print_fields(
         "database",
         [("url", state["database"]), ("revision", revision), ("tables", state["tables"])],
@@ -322,7 +312,7 @@ def _print_revision(state: dict[str, Any]) -> None:
 def db_upgrade(database_url: DatabaseUrl = None) -> None:
     """Bring the database to the newest schema (creates a SQLite file if needed)."""
     with _container(database_url) as container:
-        upgrade(container.engine)
+        container.upgrade_schema()
         state = _revision_state(container)
     output.success("database upgraded")
     _print_revision(state)
@@ -352,11 +342,15 @@ def db_current(database_url: DatabaseUrl = None, as_json: AsJson = False) -> Non
 def _list_tenants(container: Container) -> list[dict[str, Any]]:
     # access.queries has no "all banks" query (the API is always one bank's); this installation-level
     # read is the operator's, so it reads the table directly, read-only.
+    query = text("SELECT id, code, name, status, created_at FROM access_tenant ORDER BY code").columns(
+        created_at=DateTime(timezone=True)
+    )
     with container.engine.connect() as conn:
-        rows = conn.execute(
-            text("SELECT id, code, name, status, created_at FROM access_tenant ORDER BY code")
-        ).mappings()
-        return [dict(r) for r in rows]
+        rows = [dict(r) for r in conn.execute(query).mappings()]
+    for row in rows:  # stored in UTC; SQLite hands it back without the zone
+        if row["created_at"] is not None and row["created_at"].tzinfo is None:
+            row["created_at"] = row["created_at"].replace(tzinfo=UTC)
+    return rows
 
 
 @tenant_app.command("create")
@@ -373,6 +367,7 @@ def tenant_create(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create a bank (its chart of accounts follows automatically) and its first administrator."""
+    _check_password_options(admin_password, generate, "--admin-password")
     with _container(database_url) as container:
         if access_queries.tenant_by_code(container.uow(None, CLI_ACTOR), code) is not None:
             # Checked before prompting, so nobody types a password for a bank that cannot be created.
@@ -433,6 +428,7 @@ def user_create(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create a staff user of a bank."""
+    _check_password_options(password, generate, "--password")
     roles = tuple(dict.fromkeys(r.value for r in role))
     with _container(database_url) as container:
         tenant_id = _tenant(container, tenant)["id"]
@@ -494,11 +490,12 @@ def _demo_panel(info: DemoInfo, url: str) -> None:
     grid.add_row("", Text("the same for every demo user; published, so for demos only", style="dim"))
     for i, user in enumerate(info.users):
         grid.add_row("Users" if i == 0 else "", Text(f"{user.username:<10} {user.role}"))
-    grid.add_row("Ledger", Text(f"{len(info.entry_ids)} opening journal entries"))
+    grid.add_row("Ledger", Text(f"{len(info.entry_ids)} opening journal entries (CNY)"))
     if info.tenant_created:
         status = Text("created the demo bank", style="green")
-    elif info.users_created:
-        status = Text(f"reused the demo bank; added {', '.join(info.users_created)}", style="green")
+    elif info.users_created or info.entries_posted:
+        added = [*info.users_created, *([f"{info.entries_posted} entries"] if info.entries_posted else [])]
+        status = Text(f"reused the demo bank; added {', '.join(added)}", style="green")
     else:
         status = Text("reused the existing demo data; nothing created twice", style="green")
     grid.add_row("Status", status)
@@ -523,7 +520,7 @@ def demo(
     host, port = host or settings.host, port or settings.port
     container = bootstrap(settings)
     try:
-        upgrade(container.engine)
+        container.upgrade_schema()
         with Progress(
             SpinnerColumn(),
             TextColumn("seeding the demo bank"),

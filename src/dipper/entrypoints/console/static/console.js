@@ -1,0 +1,50 @@
+/* dipper console: chart initialisation (data comes from a JSON block in the page; no inline script). */
+(function () {
+  "use strict";
+
+  function yuan(minor) {
+    // Display only: the table shows exact amounts formatted on the server.
+    return (minor / 100).toLocaleString(document.documentElement.lang || "zh-CN", {
+      minimumFractionDigits: 2, maximumFractionDigits: 2
+    });
+  }
+
+  function initTrialBalanceChart(root) {
+    var el = root.querySelector("#tb-chart");
+    var dataEl = root.querySelector("#tb-chart-data");
+    if (!el || !dataEl || typeof window.echarts === "undefined") return;
+    var data = JSON.parse(dataEl.textContent);
+    var chart = window.echarts.getInstanceByDom(el) || window.echarts.init(el, null, { renderer: "canvas" });
+    var palette = ["#2f6fab", "#3f9a82", "#c48a2c", "#8a6bb8", "#c0504d"];
+    chart.setOption({
+      color: palette,
+      animation: false,
+      grid: { left: 16, right: 24, top: 36, bottom: 8, containLabel: true },
+      legend: { top: 0, right: 0 },
+      tooltip: {
+        trigger: "axis", axisPointer: { type: "shadow" },
+        valueFormatter: function (v) { return yuan(v); }
+      },
+      xAxis: { type: "category", data: data.categories, axisTick: { alignWithLabel: true } },
+      yAxis: {
+        type: "value", name: data.yAxisName, nameTextStyle: { align: "left" },
+        axisLabel: { formatter: function (v) { return yuan(v); } }
+      },
+      series: data.series.map(function (s) {
+        return { name: s.name, type: "bar", data: s.data, barMaxWidth: 42 };
+      })
+    });
+    el.setAttribute("data-ready", "true");
+  }
+
+  function init(root) { initTrialBalanceChart(root || document); }
+
+  document.addEventListener("DOMContentLoaded", function () { init(document); });
+  // Content swapped in by htmx may carry a chart too.
+  document.addEventListener("htmx:afterSettle", function (e) { init(e.target); });
+  window.addEventListener("resize", function () {
+    var el = document.getElementById("tb-chart");
+    var chart = el && window.echarts && window.echarts.getInstanceByDom(el);
+    if (chart) chart.resize();
+  });
+})();
