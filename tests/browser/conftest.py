@@ -37,7 +37,8 @@ def _find_chromium() -> str | None:
 
 def _apt(*args: str, timeout: int) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    return subprocess.run(["apt-get", *args], capture_output=True, text=True, timeout=timeout, env=env, check=False)
+    return subprocess.run(["apt-get", *args], capture_output=True, text=True, timeout=timeout, env=env,
+                          check=False)
 
 
 @pytest.fixture(scope="session")
@@ -91,6 +92,7 @@ class LiveServer:
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     import uvicorn
+    from tests.conftest import create_bank
 
     from dipper.accounting.commands import PostingLine, PostJournalEntry
     from dipper.bootstrap import bootstrap
@@ -98,7 +100,6 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     from dipper.kernel.uow import Actor
     from dipper.persistence.migrate import upgrade
     from dipper.settings import Settings
-    from tests.conftest import create_bank
 
     db = tmp_path_factory.mktemp("browser") / "console.db"
     container = bootstrap(Settings(database_url=f"sqlite:///{db}", environment="test"))

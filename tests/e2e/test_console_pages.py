@@ -172,7 +172,8 @@ def test_audit_filters_by_actor_and_paginates_with_htmx(client, bank):
     assert partial.text.lstrip().startswith('<section id="audit-results"')
     assert "<html" not in partial.text
     # A history restore asks for the whole page.
-    restored = client.get("/console/audit?page=2", headers={"HX-Request": "true", "HX-History-Restore-Request": "true"})
+    restored = client.get("/console/audit?page=2",
+                          headers={"HX-Request": "true", "HX-History-Restore-Request": "true"})
     assert "<html" in restored.text
 
 
@@ -292,7 +293,8 @@ def test_trial_balance_page_shows_a_posted_entry(client, bank):
     assert 'id="tb-chart"' in r.text and "echarts.min.js" in r.text
     assert f'value="{today.isoformat()}"' in r.text
 
-    en = client.get("/console/ledger", params={"lang": "en", "currency": "CNY", "as_of": today.isoformat()}).text
+    params = {"lang": "en", "currency": "CNY", "as_of": today.isoformat()}
+    en = client.get("/console/ledger", params=params).text
     assert "1,234,567.89" in en and "Balanced" in en
     # Before the value date there is nothing to show.
     earlier = client.get("/console/ledger", params={"as_of": "2000-01-01"}).text

@@ -184,7 +184,7 @@ class TrialBalanceLine:
     debit_minor: int
     credit_minor: int
     balance_minor: int
-    normal_balance: str = "debit"
+    normal_balance: str = ""
 
 
 @dataclass(frozen=True)

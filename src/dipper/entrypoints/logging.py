@@ -93,8 +93,8 @@ class ResultRowFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.name.startswith("sqlalchemy.engine") and record.msg == "Row %r":
-            width = len(record.args[0]) if isinstance(record.args, tuple) and record.args else 0
-            record.msg, record.args = "Row <%d values redacted: rows may hold decrypted personal data>", (width,)
+            record.msg = "Row <redacted: result rows may hold decrypted personal data>"
+            record.args = None
         return True
 
 

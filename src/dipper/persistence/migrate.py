@@ -8,7 +8,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
 
-MIGRATIONS = Path(__file__).with_name("migrations")
+#: The one migration history; it sits above bootstrap because its env imports every module's tables.
+MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -20,12 +21,6 @@ def alembic_config(url: str | None = None) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    if not any((MIGRATIONS / "versions").glob("*.py")):  # TRANSITIONAL until the first revision lands
-        import dipper.bootstrap  # noqa: F401
-        from dipper.persistence.base import Base
-
-        Base.metadata.create_all(engine)
-        return
     cfg = alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn

@@ -18,9 +18,16 @@ def ln(code: str, cur: str = "CNY", d: int = 0, c: int = 0) -> commands.PostingL
 
 
 def post(bank: Any, key: str, value_date: date, *lines: commands.PostingLine) -> str:
-    result = bank.container.handle(commands.PostJournalEntry(
-        tenant_id=bank.tenant_id, client_key=key, value_date=value_date, description=key, lines=lines,
-    ), tenant_id=bank.tenant_id)
+    result = bank.container.handle(
+        commands.PostJournalEntry(
+            tenant_id=bank.tenant_id,
+            client_key=key,
+            value_date=value_date,
+            description=key,
+            lines=lines,
+        ),
+        tenant_id=bank.tenant_id,
+    )
     return str(result.entry_id)
 
 
@@ -31,10 +38,22 @@ def uow(bank: Any) -> Any:
 @pytest.fixture
 def book(bank: Any) -> Any:
     """Capital paid in on D1, a loan disbursed on D2; interest, a USD deposit and a provision on D3."""
-    post(bank, "capital", D1, ln(queries.BANK_DEPOSITS, d=10_000_000), ln(queries.PAID_IN_CAPITAL, c=10_000_000))
+    post(
+        bank,
+        "capital",
+        D1,
+        ln(queries.BANK_DEPOSITS, d=10_000_000),
+        ln(queries.PAID_IN_CAPITAL, c=10_000_000),
+    )
     post(bank, "disburse", D2, ln(queries.LOAN_PRINCIPAL, d=300_000), ln(queries.BANK_DEPOSITS, c=300_000))
     post(bank, "accrue", D3, ln(queries.INTEREST_RECEIVABLE, d=1_500), ln(queries.INTEREST_INCOME, c=1_500))
-    post(bank, "usd", D3, ln(queries.BANK_DEPOSITS, "USD", d=2_000), ln(queries.CUSTOMER_DEPOSITS, "USD", c=2_000))
+    post(
+        bank,
+        "usd",
+        D3,
+        ln(queries.BANK_DEPOSITS, "USD", d=2_000),
+        ln(queries.CUSTOMER_DEPOSITS, "USD", c=2_000),
+    )
     post(bank, "provision", D3, ln(queries.PROVISION_EXPENSE, d=900), ln(queries.LOAN_LOSS_PROVISION, c=900))
     return bank
 
@@ -50,7 +69,10 @@ def test_trial_balance_before_any_entry_is_empty_and_balanced(book: Any) -> None
 
 def test_trial_balance_includes_only_entries_up_to_the_date(book: Any) -> None:
     tb = queries.trial_balance(uow(book), D1)
-    assert figures(tb) == {("1002", "CNY"): (10_000_000, 0, 10_000_000), ("4001", "CNY"): (0, 10_000_000, 10_000_000)}
+    assert figures(tb) == {
+        ("1002", "CNY"): (10_000_000, 0, 10_000_000),
+        ("4001", "CNY"): (0, 10_000_000, 10_000_000),
+    }
     tb = queries.trial_balance(uow(book), date(2026, 3, 30))
     assert figures(tb)[("1002", "CNY")] == (10_000_000, 300_000, 9_700_000)
     assert figures(tb)[("1303", "CNY")] == (300_000, 0, 300_000)
@@ -70,7 +92,11 @@ def test_trial_balance_is_per_currency_with_normal_direction_balances(book: Any)
     assert tb.balanced
     assert [x.account_code for x in tb.lines] == sorted(x.account_code for x in tb.lines)
     line = next(x for x in tb.lines if x.account_code == "1303")
-    assert (line.account_name, line.account_name_en, line.account_type) == ("贷款", "Loans (principal)", "asset")
+    assert (line.account_name, line.account_name_en, line.account_type) == (
+        "贷款",
+        "Loans (principal)",
+        "asset",
+    )
     usd = queries.trial_balance(uow(book), D3, currency="USD")
     assert {x.currency for x in usd.lines} == {"USD"} and usd.totals == {"USD": (2_000, 2_000)}
 
@@ -90,15 +116,24 @@ def test_account_balance(book: Any) -> None:
 
 def test_account_ledger_running_balance_with_opening_balance(bank: Any) -> None:
     for i, day in enumerate([1, 2, 2, 5, 9], start=1):
-        post(bank, f"cash-{i}", date(2026, 3, day), ln(queries.CASH, d=100 * i), ln(queries.BANK_DEPOSITS, c=100 * i))
+        post(
+            bank,
+            f"cash-{i}",
+            date(2026, 3, day),
+            ln(queries.CASH, d=100 * i),
+            ln(queries.BANK_DEPOSITS, c=100 * i),
+        )
     post(bank, "cash-out", date(2026, 3, 6), ln(queries.BANK_DEPOSITS, d=50), ln(queries.CASH, c=50))
     full = queries.account_ledger(uow(bank), queries.CASH, "CNY")
     assert [x.balance_minor for x in full.lines] == [100, 300, 600, 1_000, 950, 1_450]
     assert (full.opening_balance_minor, full.closing_balance_minor, full.total) == (0, 1_450, 6)
-    window = queries.account_ledger(uow(bank), queries.CASH, "CNY", since=date(2026, 3, 3), until=date(2026, 3, 6))
+    window = queries.account_ledger(
+        uow(bank), queries.CASH, "CNY", since=date(2026, 3, 3), until=date(2026, 3, 6)
+    )
     assert window.opening_balance_minor == 600
     assert [(x.value_date.day, x.debit_minor, x.credit_minor, x.balance_minor) for x in window.lines] == [
-        (5, 400, 0, 1_000), (6, 0, 50, 950),
+        (5, 400, 0, 1_000),
+        (6, 0, 50, 950),
     ]
     assert window.closing_balance_minor == 950 and window.total == 2
     page = queries.account_ledger(uow(bank), queries.CASH, "CNY", limit=2, offset=3)
@@ -114,7 +149,13 @@ def test_account_ledger_running_balance_with_opening_balance(bank: Any) -> None:
 def test_list_entries_filters_and_pages(book: Any) -> None:
     page = queries.list_entries(uow(book))
     assert page.total == 5
-    assert [e.client_key for e in page.entries] == ["provision", "usd", "accrue", "disburse", "capital"]  # newest value date first
+    assert [e.client_key for e in page.entries] == [
+        "provision",
+        "usd",
+        "accrue",
+        "disburse",
+        "capital",
+    ]  # newest value date first
     by_account = queries.list_entries(uow(book), account_code=queries.BANK_DEPOSITS)
     assert {e.client_key for e in by_account.entries} == {"capital", "disburse", "usd"}
     dated = queries.list_entries(uow(book), since=D2, until=D2)

@@ -23,11 +23,17 @@ def ln(code: str, cur: str = "CNY", d: int = 0, c: int = 0, memo: str = "") -> c
     return commands.PostingLine(account_code=code, currency=cur, debit_minor=d, credit_minor=c, memo=memo)
 
 
-def post(bank: Any, key: str, *lines: commands.PostingLine, value_date: date = D,
-         description: str = "test entry") -> queries.PostingResult:
+def post(
+    bank: Any, key: str, *lines: commands.PostingLine, value_date: date = D, description: str = "test entry"
+) -> queries.PostingResult:
     result: queries.PostingResult = bank.container.handle(
-        commands.PostJournalEntry(tenant_id=bank.tenant_id, client_key=key, value_date=value_date,
-                                  description=description, lines=lines),
+        commands.PostJournalEntry(
+            tenant_id=bank.tenant_id,
+            client_key=key,
+            value_date=value_date,
+            description=description,
+            lines=lines,
+        ),
         tenant_id=bank.tenant_id,
     )
     return result
@@ -45,8 +51,12 @@ def counts(bank: Any) -> tuple[int, int, int]:
         return (
             s.scalar(select(func.count(JournalEntry.id)).where(JournalEntry.tenant_id == tid)) or 0,
             s.scalar(select(func.count(JournalLine.id)).where(JournalLine.tenant_id == tid)) or 0,
-            s.scalar(select(func.count(OutboxMessage.id)).where(OutboxMessage.tenant_id == tid,
-                                                               OutboxMessage.topic.like("accounting.%"))) or 0,
+            s.scalar(
+                select(func.count(OutboxMessage.id)).where(
+                    OutboxMessage.tenant_id == tid, OutboxMessage.topic.like("accounting.%")
+                )
+            )
+            or 0,
         )
 
 
@@ -54,17 +64,26 @@ def test_posting_writes_the_entry_its_lines_and_an_event(bank: Any) -> None:
     result = post(bank, "disb-1", *disbursement(), description="放款 L-1")
     assert result.replayed is False
     entry = queries.get_entry(bank.container.uow(bank.tenant_id), result.entry_id)
-    assert (entry.client_key, entry.value_date, entry.description, entry.source) == ("disb-1", D, "放款 L-1",
-                                                                                      "manual")
+    assert (entry.client_key, entry.value_date, entry.description, entry.source) == (
+        "disb-1",
+        D,
+        "放款 L-1",
+        "manual",
+    )
     assert entry.reversal_of is None and entry.reversed_by is None
     assert [(x.line_no, x.account_code, x.debit_minor, x.credit_minor, x.memo) for x in entry.lines] == [
-        (1, "1303", 100_000, 0, "principal"), (2, "1002", 0, 100_000, ""),
+        (1, "1303", 100_000, 0, "principal"),
+        (2, "1002", 0, 100_000, ""),
     ]
     assert entry.lines[0].account_name == "贷款"
     assert counts(bank) == (1, 2, 1)
     with bank.container.uow(bank.tenant_id) as uow:
-        msg = uow.session.scalar(select(OutboxMessage).where(OutboxMessage.tenant_id == bank.tenant_id,
-                                                             OutboxMessage.topic == "accounting.JournalEntryPosted"))
+        msg = uow.session.scalar(
+            select(OutboxMessage).where(
+                OutboxMessage.tenant_id == bank.tenant_id,
+                OutboxMessage.topic == "accounting.JournalEntryPosted",
+            )
+        )
         assert msg is not None
         assert msg.payload["entry_id"] == result.entry_id
         assert msg.payload["value_date"] == "2026-03-31"
@@ -73,14 +92,29 @@ def test_posting_writes_the_entry_its_lines_and_an_event(bank: Any) -> None:
 def test_unbalanced_entry_in_one_currency_is_refused_and_leaves_no_trace(bank: Any) -> None:
     before = counts(bank)
     with pytest.raises(UnbalancedEntry) as e:
-        post(bank, "fx-1", ln("3002", d=700), ln("1002", c=700), ln("1002", cur="USD", d=100),
-             ln("3002", cur="USD", c=99))
+        post(
+            bank,
+            "fx-1",
+            ln("3002", d=700),
+            ln("1002", c=700),
+            ln("1002", cur="USD", d=100),
+            ln("3002", cur="USD", c=99),
+        )
     assert e.value.details["unbalanced"] == ["USD"]
     assert e.value.details["totals"]["USD"] == {"debit_minor": 100, "credit_minor": 99}
     assert counts(bank) == before
     # The key was not consumed: the corrected entry can use it.
-    assert post(bank, "fx-1", ln("3002", d=700), ln("1002", c=700), ln("1002", cur="USD", d=100),
-                ln("3002", cur="USD", c=100)).replayed is False
+    assert (
+        post(
+            bank,
+            "fx-1",
+            ln("3002", d=700),
+            ln("1002", c=700),
+            ln("1002", cur="USD", d=100),
+            ln("3002", cur="USD", c=100),
+        ).replayed
+        is False
+    )
 
 
 def test_unknown_and_closed_accounts_are_refused(bank: Any) -> None:
@@ -153,7 +187,7 @@ def test_concurrent_posts_with_one_key_make_one_entry(bank: Any) -> None:
         barrier.wait()
         try:
             results.append(post(bank, "concurrent-1", *disbursement()))
-        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+        except Exception as exc:
             results.append(exc)
 
     threads = [threading.Thread(target=worker) for _ in range(4)]
@@ -211,8 +245,9 @@ def test_a_command_naming_another_bank_is_refused(make_bank: Any) -> None:
     a, b = make_bank("A"), make_bank("B")
     with pytest.raises(PermissionDenied) as e:
         a.container.handle(
-            commands.PostJournalEntry(tenant_id=a.tenant_id, client_key="x", value_date=D, description="x",
-                                      lines=disbursement()),
+            commands.PostJournalEntry(
+                tenant_id=a.tenant_id, client_key="x", value_date=D, description="x", lines=disbursement()
+            ),
             tenant_id=b.tenant_id,
         )
     assert e.value.code == "tenant_mismatch"

@@ -23,26 +23,46 @@ def ln(code: str, cur: str = "CNY", d: int = 0, c: int = 0, memo: str = "") -> c
 
 
 def post(bank: Any, key: str, amount: int = 50_000, value_date: date = D) -> str:
-    result = bank.container.handle(commands.PostJournalEntry(
-        tenant_id=bank.tenant_id, client_key=key, value_date=value_date, description="accrual",
-        lines=(ln(queries.INTEREST_RECEIVABLE, d=amount, memo="L-1"), ln(queries.INTEREST_INCOME, c=amount)),
-    ), tenant_id=bank.tenant_id)
+    result = bank.container.handle(
+        commands.PostJournalEntry(
+            tenant_id=bank.tenant_id,
+            client_key=key,
+            value_date=value_date,
+            description="accrual",
+            lines=(
+                ln(queries.INTEREST_RECEIVABLE, d=amount, memo="L-1"),
+                ln(queries.INTEREST_INCOME, c=amount),
+            ),
+        ),
+        tenant_id=bank.tenant_id,
+    )
     return str(result.entry_id)
 
 
-def reverse(bank: Any, entry_id: str, key: str, reason: str = "wrong loan",
-            value_date: date | None = None) -> queries.PostingResult:
-    result: queries.PostingResult = bank.container.handle(commands.ReverseJournalEntry(
-        tenant_id=bank.tenant_id, entry_id=entry_id, client_key=key, reason=reason, value_date=value_date,
-    ), tenant_id=bank.tenant_id)
+def reverse(
+    bank: Any, entry_id: str, key: str, reason: str = "wrong loan", value_date: date | None = None
+) -> queries.PostingResult:
+    result: queries.PostingResult = bank.container.handle(
+        commands.ReverseJournalEntry(
+            tenant_id=bank.tenant_id,
+            entry_id=entry_id,
+            client_key=key,
+            reason=reason,
+            value_date=value_date,
+        ),
+        tenant_id=bank.tenant_id,
+    )
     return result
 
 
 def entry_count(bank: Any) -> int:
     with bank.container.uow(bank.tenant_id) as uow:
-        return uow.session.scalar(
-            select(func.count(JournalEntry.id)).where(JournalEntry.tenant_id == bank.tenant_id)
-        ) or 0
+        return (
+            uow.session.scalar(
+                select(func.count(JournalEntry.id)).where(JournalEntry.tenant_id == bank.tenant_id)
+            )
+            or 0
+        )
 
 
 def balance(bank: Any, code: str, as_of: date) -> int:
@@ -59,13 +79,18 @@ def test_reversal_posts_the_mirror_and_links_both_entries(bank: Any) -> None:
     assert rev.reversal_of == original and orig.reversed_by == rev.id and rev.reversed_by is None
     assert rev.value_date == D and rev.source == "reversal" and "wrong loan" in rev.description
     assert [(x.account_code, x.debit_minor, x.credit_minor, x.memo) for x in rev.lines] == [
-        ("1132", 0, 50_000, "L-1"), ("6011", 50_000, 0, ""),
+        ("1132", 0, 50_000, "L-1"),
+        ("6011", 50_000, 0, ""),
     ]
     assert balance(bank, queries.INTEREST_RECEIVABLE, D) == 0
     assert balance(bank, queries.INTEREST_INCOME, D) == 0
     with bank.container.uow(bank.tenant_id) as u:
-        msg = u.session.scalar(select(OutboxMessage).where(OutboxMessage.tenant_id == bank.tenant_id,
-                                                           OutboxMessage.topic == "accounting.JournalEntryReversed"))
+        msg = u.session.scalar(
+            select(OutboxMessage).where(
+                OutboxMessage.tenant_id == bank.tenant_id,
+                OutboxMessage.topic == "accounting.JournalEntryReversed",
+            )
+        )
         assert msg is not None
         assert (msg.payload["entry_id"], msg.payload["reversal_entry_id"]) == (original, rev.id)
 
@@ -134,7 +159,7 @@ def test_concurrent_reversals_of_one_entry_make_one_reversal(bank: Any) -> None:
         barrier.wait()
         try:
             outcomes.append(reverse(bank, original, f"rev-8-{i}"))
-        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+        except Exception as exc:
             outcomes.append(exc)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(3)]

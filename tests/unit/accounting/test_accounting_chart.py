@@ -59,7 +59,10 @@ def test_named_codes_are_in_the_chart_with_the_expected_meaning() -> None:
     for code, (literal, kind, normal, control) in expected.items():
         a = CHART[code]
         assert (a.code, a.account_type.value, a.normal_balance.value, a.is_control) == (
-            literal, kind, normal, control,
+            literal,
+            kind,
+            normal,
+            control,
         )
 
 

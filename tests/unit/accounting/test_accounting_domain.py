@@ -18,8 +18,12 @@ def line(code: str = "1303", cur: str = "CNY", d: object = 0, c: object = 0, mem
     return PostingLine(account_code=code, currency=cur, debit_minor=d, credit_minor=c, memo=memo)  # type: ignore[arg-type]
 
 
-def check(lines: list[PostingLine], description: object = "disbursement", source: object = "manual",
-          value_date: object = D) -> str:
+def check(
+    lines: list[PostingLine],
+    description: object = "disbursement",
+    source: object = "manual",
+    value_date: object = D,
+) -> str:
     return domain.check_entry(description=description, source=source, value_date=value_date, lines=lines)
 
 
@@ -104,7 +108,12 @@ def test_currencies_do_not_offset_each_other() -> None:
 
 
 def test_multi_currency_entry_balanced_per_currency_passes() -> None:
-    lines = [line("3002", d=700), line("1002", c=700), line("1002", cur="USD", d=100), line("3002", cur="USD", c=100)]
+    lines = [
+        line("3002", d=700),
+        line("1002", c=700),
+        line("1002", cur="USD", d=100),
+        line("3002", cur="USD", c=100),
+    ]
     check(lines)
     assert domain.check_balanced(lines) == {"CNY": (700, 700), "USD": (100, 100)}
 
@@ -125,7 +134,7 @@ def test_description_is_required_and_bounded(description: object) -> None:
 
 def test_value_date_must_be_a_date_not_a_timestamp() -> None:
     with pytest.raises(ValidationFailed) as e:
-        check([line(d=1), line("1002", c=1)], value_date=datetime(2026, 3, 31, 12))  # noqa: DTZ001
+        check([line(d=1), line("1002", c=1)], value_date=datetime(2026, 3, 31, 12))
     assert e.value.code == "invalid_value_date"
     with pytest.raises(ValidationFailed):
         check([line(d=1), line("1002", c=1)], value_date="2026-03-31")
@@ -172,7 +181,8 @@ def test_mirror_swaps_debits_and_credits_and_keeps_the_rest() -> None:
     original = [line(d=100, memo="p"), line("1002", c=100)]
     mirrored = domain.mirror(original)
     assert [(m.account_code, m.debit_minor, m.credit_minor, m.memo) for m in mirrored] == [
-        ("1303", 0, 100, "p"), ("1002", 100, 0, ""),
+        ("1303", 0, 100, "p"),
+        ("1002", 100, 0, ""),
     ]
     assert domain.mirror(mirrored) == tuple(original)
 
@@ -187,8 +197,12 @@ def test_reversal_rules() -> None:
         domain.check_reversal(original_is_reversal=False, already_reversed_by="E2", **ok)
     assert e.value.code == "already_reversed"
     with pytest.raises(ValidationFailed) as e:
-        domain.check_reversal(original_is_reversal=False, already_reversed_by=None, original_value_date=D,
-                              value_date=date(2026, 3, 30))
+        domain.check_reversal(
+            original_is_reversal=False,
+            already_reversed_by=None,
+            original_value_date=D,
+            value_date=date(2026, 3, 30),
+        )
     assert e.value.code == "reversal_before_original"
 
 
@@ -196,9 +210,12 @@ def test_digest_tells_a_retry_from_a_different_request() -> None:
     lines = (line(d=100), line("1002", c=100))
     a = domain.posting_digest(value_date=D, description="x", source="manual", lines=lines)
     assert a == domain.posting_digest(value_date=D, description="x", source="manual", lines=lines)
-    assert a != domain.posting_digest(value_date=D, description="x", source="manual",
-                                      lines=(line(d=101), line("1002", c=101)))
-    assert a != domain.posting_digest(value_date=date(2026, 4, 1), description="x", source="manual", lines=lines)
+    assert a != domain.posting_digest(
+        value_date=D, description="x", source="manual", lines=(line(d=101), line("1002", c=101))
+    )
+    assert a != domain.posting_digest(
+        value_date=date(2026, 4, 1), description="x", source="manual", lines=lines
+    )
     assert a != domain.posting_digest(value_date=D, description="x", source="manual", lines=lines[::-1])
     domain.check_idempotent_replay(stored_digest=a, digest=a, client_key="k")
     with pytest.raises(Conflict) as e:
@@ -208,18 +225,28 @@ def test_digest_tells_a_retry_from_a_different_request() -> None:
 
 def test_new_accounts_extend_their_parent() -> None:
     parent = next(a for a in domain.DEFAULT_CHART if a.code == domain.LOAN_PRINCIPAL)
-    assert domain.check_new_account(code="130301", name=" 消费贷 ", name_en="Consumer", account_type="asset",
-                                    parent=parent, parent_code="1303") == ("130301", "消费贷", "Consumer",
-                                                                           domain.AccountType.ASSET)
+    assert domain.check_new_account(
+        code="130301",
+        name=" 消费贷 ",
+        name_en="Consumer",
+        account_type="asset",
+        parent=parent,
+        parent_code="1303",
+    ) == ("130301", "消费贷", "Consumer", domain.AccountType.ASSET)
     cases = [
         ({"code": "130401", "parent": parent, "parent_code": "1303"}, "invalid_account_code"),
         ({"code": "13030101", "parent": parent, "parent_code": "1303"}, "invalid_account_code"),
-        ({"code": "130301", "parent": parent, "parent_code": "1303", "account_type": "income"},
-         "invalid_account_type"),
+        (
+            {"code": "130301", "parent": parent, "parent_code": "1303", "account_type": "income"},
+            "invalid_account_type",
+        ),
         ({"code": "130301", "parent": None, "parent_code": "1303"}, "unknown_parent_account"),
         ({"code": "130301", "parent": None, "parent_code": None}, "unknown_parent_account"),
         ({"code": "1399", "parent": None, "parent_code": None, "name": " "}, "invalid_account_name"),
-        ({"code": "1399", "parent": None, "parent_code": None, "account_type": "memo"}, "invalid_account_type"),
+        (
+            {"code": "1399", "parent": None, "parent_code": None, "account_type": "memo"},
+            "invalid_account_type",
+        ),
     ]
     for kwargs, code in cases:
         args = {"name": "n", "name_en": "n", "account_type": "asset", **kwargs}

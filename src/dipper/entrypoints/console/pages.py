@@ -38,8 +38,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from dipper import __version__
 from dipper.access import commands as access_commands
 from dipper.access import queries as access
-from dipper.access.queries import Permission as P
-from dipper.access.queries import Principal
+from dipper.access.queries import Permission, Principal
 from dipper.bootstrap import Container
 from dipper.entrypoints.console import i18n
 from dipper.entrypoints.http.deps import SESSION_COOKIE
@@ -112,13 +111,13 @@ class Module:
 
 
 MODULES: tuple[Module, ...] = (
-    Module("platform", P.PLATFORM_READ),
-    Module("marketing", P.MARKETING_READ),
-    Module("identity", P.CUSTOMERS_READ),
-    Module("loans", P.LOANS_READ),
-    Module("risk", P.RISK_READ),
-    Module("securitization", P.SECURITIZATION_READ),
-    Module("collections", P.COLLECTIONS_READ),
+    Module("platform", Permission.PLATFORM_READ),
+    Module("marketing", Permission.MARKETING_READ),
+    Module("identity", Permission.CUSTOMERS_READ),
+    Module("loans", Permission.LOANS_READ),
+    Module("risk", Permission.RISK_READ),
+    Module("securitization", Permission.SECURITIZATION_READ),
+    Module("collections", Permission.COLLECTIONS_READ),
 )
 MODULES_BY_SLUG = {m.slug: m for m in MODULES}
 
@@ -138,11 +137,11 @@ def navigation(principal: Principal) -> list[tuple[str, list[NavItem]]]:
         if principal.can(m.permission)
     ]
     control: list[NavItem] = []
-    if principal.can(P.LEDGER_READ):
+    if principal.can(Permission.LEDGER_READ):
         control.append(NavItem("ledger", "nav.ledger", f"{PREFIX}/ledger"))
-    if principal.can(P.AUDIT_READ):
+    if principal.can(Permission.AUDIT_READ):
         control.append(NavItem("audit", "nav.audit", f"{PREFIX}/audit"))
-    if principal.can(P.USERS_READ) or principal.can(P.CHANGES_READ):
+    if principal.can(Permission.USERS_READ) or principal.can(Permission.CHANGES_READ):
         control.append(NavItem("settings", "nav.settings", f"{PREFIX}/settings"))
     groups = [("nav.group.overview", [NavItem("home", "nav.home", f"{PREFIX}/")])]
     if modules:
@@ -155,7 +154,7 @@ def navigation(principal: Principal) -> list[tuple[str, list[NavItem]]]:
 # --------------------------------------------------------------------------- sessions and CSRF
 
 
-class LoginRequired(Exception):  # noqa: N818 - a control-flow signal, not an error
+class LoginRequired(Exception):
     """Raised by the console dependency when there is no valid session; answered with a redirect."""
 
 
@@ -372,7 +371,8 @@ def _login_page(request: Request, *, status: int = 200, error_key: str | None = 
     nonce = request.cookies.get(LOGIN_NONCE_COOKIE) or secrets.token_urlsafe(24)
     response = render(
         request, "login.html", status=status, title_key="login.title", error_key=error_key, bank=bank,
-        username=username, next_url=_safe_next(next_url), login_csrf=csrf_token(_container(request), nonce, "login"),
+        username=username, next_url=_safe_next(next_url),
+        login_csrf=csrf_token(_container(request), nonce, "login"),
     )
     response.set_cookie(LOGIN_NONCE_COOKIE, nonce, httponly=True, samesite="lax", path=f"{PREFIX}/login",
                         secure=_container(request).settings.session_cookie_secure)
@@ -380,7 +380,7 @@ def _login_page(request: Request, *, status: int = 200, error_key: str | None = 
 
 
 @router.get("/login")
-def login_form(request: Request, next: str = "") -> Response:  # noqa: A002 - the query parameter's name
+def login_form(request: Request, next: str = "") -> Response:
     if _principal_from_cookie(request) is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
     return _login_page(request, next_url=next)
@@ -389,11 +389,12 @@ def login_form(request: Request, next: str = "") -> Response:  # noqa: A002 - th
 @router.post("/login")
 def login(
     request: Request,
+    *,
     bank: Annotated[str, Form()] = "",
     username: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     csrf_token: Annotated[str, Form()] = "",
-    next: Annotated[str, Form()] = "",  # noqa: A002 - the form field's name
+    next: Annotated[str, Form()] = "",
 ) -> Response:
     container = _container(request)
     bank, username = bank.strip().lower(), username.strip()
@@ -406,7 +407,8 @@ def login(
     try:
         issued = container.handle(
             access_commands.Login(tenant_id=bank, username=username, password=password),
-            tenant_id=None,  # Login's ``tenant_id`` carries the bank code; the session is scoped after sign-in
+            # Login's ``tenant_id`` carries the bank code; the session is scoped after sign-in.
+            tenant_id=None,
             request_id=getattr(request.state, "request_id", None),
             action="POST /console/login",
         )
@@ -443,7 +445,7 @@ def logout(c: ConsoleDep, csrf_token: Annotated[str, Form()] = "") -> Response:
 
 
 @router.get("/lang")
-def switch_language(request: Request, to: str = "", next: str = "") -> Response:  # noqa: A002
+def switch_language(request: Request, to: str = "", next: str = "") -> Response:
     """The header's language switch: remember the choice in a cookie and go back (works without JS)."""
     lang = i18n.normalise(to) or i18n.DEFAULT_LANGUAGE
     login = f"{PREFIX}/login"
@@ -521,7 +523,9 @@ def trial_balance_view(tb: Any, t: i18n.Translator) -> dict[str, Any]:
     chart = {
         "categories": [t(f"account_type.{k}") if t.has(f"account_type.{k}") else k for k in types],
         # Integer fen; console.js divides by 100 for the axis only.
-        "series": [{"name": cur, "data": [sums[k] for k in types]} for cur, sums in sorted(by_currency.items())],
+        "series": [
+            {"name": cur, "data": [sums[k] for k in types]} for cur, sums in sorted(by_currency.items())
+        ],
         "yAxisName": t("ledger.chart.axis"),
     }
     return {"rows": rows, "totals": totals, "chart": chart, "balanced": bool(tb.balanced)}
@@ -529,7 +533,7 @@ def trial_balance_view(tb: Any, t: i18n.Translator) -> dict[str, Any]:
 
 @router.get("/ledger")
 def ledger(c: ConsoleDep, as_of: str = "", currency: str = "") -> Response:
-    c.require(P.LEDGER_READ)
+    c.require(Permission.LEDGER_READ)
     accounting = _accounting()
     today = c.container.clock.today()
     chosen = _parse_date(as_of)
@@ -568,7 +572,7 @@ def _actor_label(kind: str, actor_id: str, usernames: dict[str, str]) -> str:
 
 @router.get("/audit")
 def audit(c: ConsoleDep, entity_type: str = "", actor: str = "", page: str = "1") -> Response:
-    c.require(P.AUDIT_READ)
+    c.require(Permission.AUDIT_READ)
     entity_type, actor = entity_type.strip()[:64], actor.strip()[:64]
     number = _page_number(page)
     result = access.audit_log(c.uow(), entity_type=entity_type or None, actor_id=actor or None,
@@ -584,7 +588,7 @@ def audit(c: ConsoleDep, entity_type: str = "", actor: str = "", page: str = "1"
     def page_url(n: int) -> str:
         return f"{PREFIX}/audit?" + urlencode({**filters, "page": n})
 
-    context = {
+    context: dict[str, Any] = {
         "entries": entries, "total": result.total, "page": number, "pages": pages, "page_url": page_url,
         "entity_type": entity_type, "actor": actor, "users": users,
         "first": (number - 1) * AUDIT_PAGE_SIZE + 1 if entries else 0,
@@ -599,9 +603,9 @@ def audit(c: ConsoleDep, entity_type: str = "", actor: str = "", page: str = "1"
 
 @router.get("/settings")
 def settings_page(c: ConsoleDep) -> Response:
-    can_users, can_changes = c.principal.can(P.USERS_READ), c.principal.can(P.CHANGES_READ)
+    can_users, can_changes = c.principal.can(Permission.USERS_READ), c.principal.can(Permission.CHANGES_READ)
     if not (can_users or can_changes):
-        c.require(P.USERS_READ)
+        c.require(Permission.USERS_READ)
     users = access.list_users(c.uow()) if can_users else None
     changes = access.list_changes(c.uow(), "pending") if can_changes else None
     usernames = {u["id"]: u["username"] for u in (users or [])}

@@ -2,10 +2,11 @@
 (function () {
   "use strict";
 
-  function yuan(minor) {
+  function yuan(minor, digits) {
     // Display only: the table shows exact amounts formatted on the server.
+    var d = digits === undefined ? 2 : digits;
     return (minor / 100).toLocaleString(document.documentElement.lang || "zh-CN", {
-      minimumFractionDigits: 2, maximumFractionDigits: 2
+      minimumFractionDigits: d, maximumFractionDigits: d
     });
   }
 
@@ -25,10 +26,13 @@
         trigger: "axis", axisPointer: { type: "shadow" },
         valueFormatter: function (v) { return yuan(v); }
       },
-      xAxis: { type: "category", data: data.categories, axisTick: { alignWithLabel: true } },
+      xAxis: {
+        type: "category", data: data.categories, axisTick: { alignWithLabel: true },
+        axisLabel: { interval: 0 }  // every account type, even when the chart is narrow
+      },
       yAxis: {
         type: "value", name: data.yAxisName, nameTextStyle: { align: "left" },
-        axisLabel: { formatter: function (v) { return yuan(v); } }
+        axisLabel: { formatter: function (v) { return yuan(v, 0); } }
       },
       series: data.series.map(function (s) {
         return { name: s.name, type: "bar", data: s.data, barMaxWidth: 42 };

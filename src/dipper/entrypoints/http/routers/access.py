@@ -121,6 +121,7 @@ class UserOut(BaseModel):
 
 
 class UserStatusIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "disabled"}]})
     status: Literal["active", "disabled"]
 
 
@@ -205,6 +206,7 @@ class ChangeIn(BaseModel):
 
 
 class DecisionIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"note": "checked against the board minutes"}]})
     note: str = Field(default="", max_length=500)
 
 
