@@ -106,11 +106,12 @@ class JournalLine(TenantScoped, Base):
 
 
 # -- database-level immutability ---------------------------------------------------------------------
-# Kept as plain statements so that the Alembic revision creating these tables can run the same DDL.
+# The Alembic history must run the same statements (``immutability_ddl``) after creating the tables;
+# ``create_all`` (scratch databases, benchmarks) gets them from the listener below.
 
 IMMUTABLE_TABLES = (JournalEntry.__tablename__, JournalLine.__tablename__)
 
-POSTGRESQL_FUNCTION_DDL = """
+_PG_FUNCTION = """
 CREATE OR REPLACE FUNCTION accounting_reject_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION 'ledger rows are immutable; post a reversal instead' USING DETAIL = TG_TABLE_NAME;
@@ -119,26 +120,39 @@ $$
 """
 
 
-def postgresql_trigger_ddl(table: str) -> str:
-    return (f"CREATE TRIGGER {table}_immutable BEFORE UPDATE OR DELETE ON {table} "
-            "FOR EACH ROW EXECUTE FUNCTION accounting_reject_change()")
+def immutability_ddl(dialect: str) -> list[str]:
+    """Triggers that refuse any UPDATE or DELETE of journal entries and lines, from any client."""
+    if dialect == "postgresql":
+        return [_PG_FUNCTION.strip()] + [
+            f"CREATE TRIGGER {t}_immutable BEFORE UPDATE OR DELETE ON {t} "
+            "FOR EACH ROW EXECUTE FUNCTION accounting_reject_change()"
+            for t in IMMUTABLE_TABLES
+        ]
+    if dialect == "sqlite":
+        return [
+            f"CREATE TRIGGER IF NOT EXISTS {t}_no_{op.lower()} BEFORE {op} ON {t} "
+            f"BEGIN SELECT RAISE(ABORT, '{t} rows are immutable; post a reversal instead'); END"
+            for t in IMMUTABLE_TABLES
+            for op in ("UPDATE", "DELETE")
+        ]
+    return []
 
 
-def sqlite_trigger_ddl(table: str, operation: str) -> str:
-    return (f"CREATE TRIGGER IF NOT EXISTS {table}_no_{operation.lower()} BEFORE {operation} ON {table} "
-            f"BEGIN SELECT RAISE(ABORT, '{table} rows are immutable; post a reversal instead'); END")
+def drop_immutability_ddl(dialect: str) -> list[str]:
+    if dialect == "postgresql":
+        return [f"DROP TRIGGER IF EXISTS {t}_immutable ON {t}" for t in IMMUTABLE_TABLES] + [
+            "DROP FUNCTION IF EXISTS accounting_reject_change()"
+        ]
+    if dialect == "sqlite":
+        return [f"DROP TRIGGER IF EXISTS {t}_no_{op}" for t in IMMUTABLE_TABLES
+                for op in ("update", "delete")]
+    return []
 
 
 def _create_triggers(target: Table, connection: Connection, **_: Any) -> None:
-    dialect = connection.dialect.name
-    if dialect == "postgresql":
-        if target.name == JournalEntry.__tablename__:  # created first: lines refer to entries
-            connection.exec_driver_sql(POSTGRESQL_FUNCTION_DDL)
-        connection.exec_driver_sql(postgresql_trigger_ddl(target.name))
-    elif dialect == "sqlite":
-        for operation in ("UPDATE", "DELETE"):
-            connection.exec_driver_sql(sqlite_trigger_ddl(target.name, operation))
+    # Lines are created after entries (they refer to them), so both tables exist by now.
+    for statement in immutability_ddl(connection.dialect.name):
+        connection.exec_driver_sql(statement)
 
 
-for _name in IMMUTABLE_TABLES:
-    event.listen(Base.metadata.tables[_name], "after_create", _create_triggers)
+event.listen(Base.metadata.tables[JournalLine.__tablename__], "after_create", _create_triggers)

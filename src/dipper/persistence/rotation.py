@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from dipper.persistence import crypto
+from dipper.persistence.types import EncryptedString
 
 
 class RotationError(RuntimeError):
@@ -96,7 +97,7 @@ def reencrypt(
             for c, token in zip(cols, row[1:], strict=True):
                 p[f"_old_{c.name}"] = token
                 try:
-                    p[f"_new_{c.name}"] = _rotate(token, prefix)
+                    p[f"_new_{c.name}"] = _rotate(token, prefix, _associated(c))
                 except Exception as exc:
                     location = f"{table.name}.{c.name} of row {row[0]!r}"
                     raise RotationError(f"{location} cannot be decrypted") from exc
@@ -111,7 +112,11 @@ def reencrypt(
     return moved
 
 
-def _rotate(token: str | None, prefix: str) -> str | None:
+def _associated(column: Any) -> bytes:
+    return column.type.associated if isinstance(column.type, EncryptedString) else b""
+
+
+def _rotate(token: str | None, prefix: str, associated: bytes) -> str | None:
     if token is None or token.startswith(prefix):
         return token
-    return crypto.encrypt(crypto.decrypt(token))
+    return crypto.encrypt(crypto.decrypt(token, associated=associated), associated=associated)

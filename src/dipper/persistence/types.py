@@ -41,14 +41,25 @@ class EncryptedString(TypeDecorator[str]):
     """Personal data encrypted with AES-256-GCM; the database only ever sees ciphertext.
 
     Pair it with a ``*_bidx`` column holding ``crypto.blind_index(value, purpose=...)``
-    for equality look-ups.
+    for equality look-ups. ``context`` (``"table.column"``) is bound to every ciphertext as
+    associated data, so a value copied into another column or table fails to decrypt.
     """
 
     impl = Text
     cache_ok = True
 
+    def __init__(self, context: str) -> None:
+        super().__init__()
+        if not context:
+            raise ValueError("EncryptedString needs a context such as 'identity_customer.id_number'")
+        self.context = context
+
+    @property
+    def associated(self) -> bytes:
+        return self.context.encode()
+
     def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
-        return None if value is None else crypto.encrypt(value)
+        return None if value is None else crypto.encrypt(value, associated=self.associated)
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
-        return None if value is None else crypto.decrypt(value)
+        return None if value is None else crypto.decrypt(value, associated=self.associated)

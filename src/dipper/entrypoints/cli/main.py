@@ -244,8 +244,12 @@ def app_factory() -> FastAPI:
     """The ASGI app for uvicorn (``factory=True``): each worker or reloaded process builds its own container
     from the environment, which ``serve`` fills in before starting uvicorn."""
     from dipper.entrypoints.http.app import create_app
+    from dipper.entrypoints.logging import configure_logging
 
-    return create_app(bootstrap(Settings()))
+    settings = Settings()
+    # Our handler (with the personal-data scrubber) serves uvicorn's loggers too: see log_config=None below.
+    configure_logging(settings.log_level)
+    return create_app(bootstrap(settings))
 
 
 def _run_server(settings: Settings, host: str, port: int, *, reload: bool = False, workers: int = 1) -> None:
@@ -264,6 +268,7 @@ def _run_server(settings: Settings, host: str, port: int, *, reload: bool = Fals
         reload_dirs=[str(Path(dipper.__file__).parent)] if reload else None,
         workers=None if reload else workers,
         log_level=settings.log_level.lower(),
+        log_config=None,
     )
 
 

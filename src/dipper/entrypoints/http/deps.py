@@ -34,7 +34,11 @@ def _token(request: Request, bearer: HTTPAuthorizationCredentials | None, api_ke
         return bearer.credentials
     if api_key:
         return api_key
-    return request.cookies.get(SESSION_COOKIE)
+    # The console's cookie authenticates only safe reads here: a state-changing API call must
+    # carry its credential in a header, which another site cannot make a browser send (CSRF).
+    if request.method in {"GET", "HEAD", "OPTIONS"}:
+        return request.cookies.get(SESSION_COOKIE)
+    return None
 
 
 def get_principal(

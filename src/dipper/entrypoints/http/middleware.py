@@ -9,6 +9,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from dipper.entrypoints.logging import bind_request_id
+
 REQUEST_ID_HEADER = b"x-request-id"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -55,7 +57,8 @@ class RequestIdMiddleware:
                 message.setdefault("headers", []).append((REQUEST_ID_HEADER, rid.encode()))
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        with bind_request_id(rid):
+            await self.app(scope, receive, send_with_id)
 
 
 class Metrics:
