@@ -53,8 +53,15 @@ def _bank(container: Any) -> tuple[str, str]:
     """A fresh bank with an admin; returns (tenant id, bank code)."""
     tenant_id, code = new_id(), f"bench{uuid.uuid4().hex[:8]}"
     container.handle(access_commands.CreateTenant(tenant_id=tenant_id, code=code, name="Bench Bank"))
-    container.handle(access_commands.CreateUser(tenant_id=tenant_id, username="admin", display_name="a",
-                                                password="Bench-passw0rd", roles=("admin",)))
+    container.handle(
+        access_commands.CreateUser(
+            tenant_id=tenant_id,
+            username="admin",
+            display_name="a",
+            password="Bench-passw0rd",
+            roles=("admin",),
+        )
+    )
     return tenant_id, code
 
 
@@ -65,21 +72,33 @@ def bench_ledger(url: str, entries: int) -> dict[str, Any]:
     start = date(2026, 1, 1)
     t0 = time.perf_counter()
     for i in range(entries):
-        container.handle(PostJournalEntry(
-            tenant_id=tenant_id, client_key=f"bench-{i}", value_date=start + timedelta(days=i % 300),
-            description="bench disbursement", source="bench",
-            lines=(PostingLine(account_code="1303", currency="CNY", debit_minor=100_000 + i),
-                   PostingLine(account_code="1011", currency="CNY", credit_minor=100_000 + i)),
-        ))
+        container.handle(
+            PostJournalEntry(
+                tenant_id=tenant_id,
+                client_key=f"bench-{i}",
+                value_date=start + timedelta(days=i % 300),
+                description="bench disbursement",
+                source="bench",
+                lines=(
+                    PostingLine(account_code="1303", currency="CNY", debit_minor=100_000 + i),
+                    PostingLine(account_code="1011", currency="CNY", credit_minor=100_000 + i),
+                ),
+            )
+        )
     post_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     tb = accounting.trial_balance(container.uow(tenant_id), date(2026, 12, 31))
     tb_s = time.perf_counter() - t0
     assert tb.balanced
     container.dispose()
-    return {"database": url.split(":", 1)[0], "entries": entries, "post_seconds": round(post_s, 3),
-            "entries_per_second": round(entries / post_s, 1), "trial_balance_lines": 2 * entries,
-            "trial_balance_ms": round(tb_s * 1000, 1)}
+    return {
+        "database": url.split(":", 1)[0],
+        "entries": entries,
+        "post_seconds": round(post_s, 3),
+        "entries_per_second": round(entries / post_s, 1),
+        "trial_balance_lines": 2 * entries,
+        "trial_balance_ms": round(tb_s * 1000, 1),
+    }
 
 
 def bench_http(url: str, requests: int) -> dict[str, Any]:
@@ -93,8 +112,9 @@ def bench_http(url: str, requests: int) -> dict[str, Any]:
     app = create_app(container, with_console=False)
     with TestClient(app) as client:
         # sign in once; then time authenticated reads (token look-up + tenant-scoped query)
-        r = client.post("/api/v1/auth/login", json={"tenant": code, "username": "admin",
-                                                    "password": "Bench-passw0rd"})
+        r = client.post(
+            "/api/v1/auth/login", json={"tenant": code, "username": "admin", "password": "Bench-passw0rd"}
+        )
         headers = {"Authorization": f"Bearer {r.json()['token']}"}
         samples = []
         for _ in range(requests):
@@ -104,9 +124,12 @@ def bench_http(url: str, requests: int) -> dict[str, Any]:
             assert resp.status_code == 200
     container.dispose()
     samples.sort()
-    return {"requests": requests, "p50_ms": round(statistics.median(samples) * 1000, 2),
-            "p99_ms": round(samples[int(len(samples) * 0.99) - 1] * 1000, 2),
-            "requests_per_second_one_client": round(requests / sum(samples), 1)}
+    return {
+        "requests": requests,
+        "p50_ms": round(statistics.median(samples) * 1000, 2),
+        "p99_ms": round(samples[int(len(samples) * 0.99) - 1] * 1000, 2),
+        "requests_per_second_one_client": round(requests / sum(samples), 1),
+    }
 
 
 def bench_allocate(n: int) -> dict[str, Any]:
@@ -142,9 +165,13 @@ def main() -> None:
 
 def _write(results: dict[str, Any]) -> None:
     path = ROOT / "docs" / "benchmarks.md"
-    lines = [f"\n## Foundation — {results['date']}\n", f"Machine: {results['machine']}.\n",
-             "Command: `make bench` (`python -m bench.run --write`, PostgreSQL via `DIPPER_BENCH_PG_URL`).\n",
-             "| benchmark | database | figures |", "|---|---|---|"]
+    lines = [
+        f"\n## Foundation — {results['date']}\n",
+        f"Machine: {results['machine']}.\n",
+        "Command: `make bench` (`python -m bench.run --write`, PostgreSQL via `DIPPER_BENCH_PG_URL`).\n",
+        "| benchmark | database | figures |",
+        "|---|---|---|",
+    ]
     for key, value in results.items():
         if key in {"machine", "date"}:
             continue

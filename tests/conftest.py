@@ -40,8 +40,11 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 def pg_url() -> Iterator[str]:
     if not PG_URL:
         pytest.skip("PostgreSQL tests need DIPPER_TEST_PG_URL")
-    base = make_url(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1)
-                    if PG_URL.startswith("postgresql://") else PG_URL)
+    base = make_url(
+        PG_URL.replace("postgresql://", "postgresql+psycopg://", 1)
+        if PG_URL.startswith("postgresql://")
+        else PG_URL
+    )
     name = f"dipper_test_{uuid.uuid4().hex[:10]}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -89,14 +92,20 @@ class Bank:
     def add_user(self, username: str, roles: tuple[str, ...], password: str = ADMIN_PASSWORD) -> str:
         user_id: str = self.container.handle(
             access_commands.CreateUser(
-                tenant_id=self.tenant_id, username=username, display_name=username, password=password, roles=roles
+                tenant_id=self.tenant_id,
+                username=username,
+                display_name=username,
+                password=password,
+                roles=roles,
             )
         )
         self.users[username] = user_id
         return user_id
 
     def login(self, client: Any, username: str = "admin", password: str = ADMIN_PASSWORD) -> dict[str, str]:
-        r = client.post("/api/v1/auth/login", json={"tenant": self.code, "username": username, "password": password})
+        r = client.post(
+            "/api/v1/auth/login", json={"tenant": self.code, "username": username, "password": password}
+        )
         assert r.status_code == 200, r.text
         client.cookies.clear()
         return {"Authorization": f"Bearer {r.json()['token']}"}
@@ -108,7 +117,11 @@ def create_bank(container: Container, name: str = "Test Bank") -> Bank:
     container.handle(access_commands.CreateTenant(tenant_id=tenant_id, code=code, name=name))
     admin_id = container.handle(
         access_commands.CreateUser(
-            tenant_id=tenant_id, username="admin", display_name="Admin", password=ADMIN_PASSWORD, roles=("admin",)
+            tenant_id=tenant_id,
+            username="admin",
+            display_name="Admin",
+            password=ADMIN_PASSWORD,
+            roles=("admin",),
         )
     )
     return Bank(container=container, tenant_id=tenant_id, code=code, admin_id=admin_id)

@@ -21,14 +21,13 @@ from dipper.kernel.bus import MessageBus
 from dipper.kernel.clock import Clock, SystemClock
 from dipper.kernel.messages import Command, Event
 from dipper.kernel.uow import Actor
-from dipper.persistence import crypto
-from dipper.persistence import migrate
+from dipper.persistence import crypto, migrate
 from dipper.persistence.db import make_engine, make_session_factory
 from dipper.persistence.uow import SqlAlchemyUnitOfWork
+from dipper.settings import Settings, get_settings
 
 #: The unit of work handed to queries and handlers (entry points name it through here).
 UnitOfWork = SqlAlchemyUnitOfWork
-from dipper.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 

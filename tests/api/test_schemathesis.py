@@ -16,10 +16,10 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from tests.conftest import create_bank
 
 from dipper.access.queries import Permission
 from dipper.entrypoints.http.app import create_app
-from tests.conftest import create_bank
 
 pytestmark = pytest.mark.slow
 
@@ -36,8 +36,11 @@ def partner_headers(sqlite_container, fuzz_app):
     bank = create_bank(sqlite_container, "Fuzz Bank")
     with TestClient(fuzz_app) as client:
         admin = bank.login(client)
-        r = client.post("/api/v1/api-keys", json={"name": "fuzz", "permissions": [p.value for p in Permission]},
-                        headers=admin)
+        r = client.post(
+            "/api/v1/api-keys",
+            json={"name": "fuzz", "permissions": [p.value for p in Permission]},
+            headers=admin,
+        )
         assert r.status_code == 201, r.text
         return {"Authorization": f"Bearer {r.json()['secret']}"}
 
@@ -55,5 +58,10 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 def test_api_conforms_and_never_fails(case, partner_headers):
     case.call_and_validate(
         headers=partner_headers,
-        checks=[not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance],
+        checks=[
+            not_a_server_error,
+            status_code_conformance,
+            content_type_conformance,
+            response_schema_conformance,
+        ],
     )

@@ -22,23 +22,34 @@ def _seed_bank_b(client: Any, bank: Any) -> dict[str, str]:
     objects["user_id"] = bank.add_user("b.only", ("operations",))
     r = client.post("/api/v1/api-keys", json={"name": "b key", "permissions": ["tenant.read"]}, headers=admin)
     objects["api_key_id"] = r.json()["id"]
-    r = client.post("/api/v1/changes", json={"kind": "tenant.settings", "payload": {"apr_ceiling": "0.2"}},
-                    headers=admin)
+    r = client.post(
+        "/api/v1/changes", json={"kind": "tenant.settings", "payload": {"apr_ceiling": "0.2"}}, headers=admin
+    )
     objects["change_id"] = r.json()["id"]
-    r = client.post("/api/v1/customers", json={"name": "王小明", "id_number": VALID_ID_NUMBER,
-                                               "phone": "13812345678"}, headers=admin)
+    r = client.post(
+        "/api/v1/customers",
+        json={"name": "王小明", "id_number": VALID_ID_NUMBER, "phone": "13812345678"},
+        headers=admin,
+    )
     assert r.status_code == 201, r.text
     objects["customer_id"] = r.json()["id"]
-    r = client.post("/api/v1/accounting/accounts", json={
-        "code": "8801", "name": "乙行专用科目", "name_en": "Bank B only", "account_type": "asset"}, headers=admin)
+    r = client.post(
+        "/api/v1/accounting/accounts",
+        json={"code": "8801", "name": "乙行专用科目", "name_en": "Bank B only", "account_type": "asset"},
+        headers=admin,
+    )
     assert r.status_code == 201, r.text
     objects["account_code"] = "8801"
     r = client.post(
         "/api/v1/accounting/entries",
-        json={"value_date": "2026-01-05", "description": "B only", "lines": [
-            {"account_code": "8801", "currency": "CNY", "debit_minor": 100},
-            {"account_code": "4001", "currency": "CNY", "credit_minor": 100},
-        ]},
+        json={
+            "value_date": "2026-01-05",
+            "description": "B only",
+            "lines": [
+                {"account_code": "8801", "currency": "CNY", "debit_minor": 100},
+                {"account_code": "4001", "currency": "CNY", "credit_minor": 100},
+            ],
+        },
         headers={**admin, "Idempotency-Key": "b-entry-1"},
     )
     assert r.status_code == 201, r.text
@@ -70,8 +81,9 @@ def test_bank_a_gets_404_for_every_object_of_bank_b(client, make_bank):
     bank_a, bank_b = make_bank("A"), make_bank("B")
     b_objects = _seed_bank_b(client, bank_b)
     a_user = bank_a.login(client)
-    r = client.post("/api/v1/api-keys", json={"name": "all", "permissions": [p.value for p in Permission]},
-                    headers=a_user)
+    r = client.post(
+        "/api/v1/api-keys", json={"name": "all", "permissions": [p.value for p in Permission]}, headers=a_user
+    )
     a_key = {"Authorization": f"Bearer {r.json()['secret']}"}
     spec = client.get("/openapi.json").json()
 
@@ -85,11 +97,15 @@ def test_bank_a_gets_404_for_every_object_of_bank_b(client, make_bank):
         url = path.format(**b_objects)
         for method, operation in operations.items():
             body = _example_body(spec, operation)
-            for who, headers in (("user", a_user), ("api key", a_key)):
-                headers = {**headers, "Idempotency-Key": uuid.uuid4().hex}
+            for who, credentials in (("user", a_user), ("api key", a_key)):
+                headers = {**credentials, "Idempotency-Key": uuid.uuid4().hex}
                 r = client.request(method.upper(), url, json=body, headers=headers)
-                if who == "api key" and r.status_code == 403 and r.json()["code"] in {
-                    "checker_must_be_user", "permission_denied"} and method != "get":
+                if (
+                    who == "api key"
+                    and r.status_code == 403
+                    and r.json()["code"] in {"checker_must_be_user", "permission_denied"}
+                    and method != "get"
+                ):
                     # Staff-only actions refuse keys before any look-up; nothing of B is revealed.
                     continue
                 assert r.status_code == 404, f"{who} {method.upper()} {path}: {r.status_code} {r.text}"
@@ -98,5 +114,7 @@ def test_bank_a_gets_404_for_every_object_of_bank_b(client, make_bank):
     assert checked >= 10
     # And bank B still sees its own objects (the seeded ids are real).
     b_admin = bank_b.login(client)
-    assert client.get(f"/api/v1/accounting/entries/{b_objects['entry_id']}", headers=b_admin).status_code == 200
+    assert (
+        client.get(f"/api/v1/accounting/entries/{b_objects['entry_id']}", headers=b_admin).status_code == 200
+    )
     assert client.get(f"/api/v1/customers/{b_objects['customer_id']}", headers=b_admin).status_code == 200

@@ -24,8 +24,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "build" / "screenshots"
 CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 # Without a CJK font the zh-CN pages (and their screenshots) render as boxes.
 APT_PACKAGES = ["chromium", "fonts-noto-cjk"]
@@ -37,8 +43,9 @@ def _find_chromium() -> str | None:
 
 def _apt(*args: str, timeout: int) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    return subprocess.run(["apt-get", *args], capture_output=True, text=True, timeout=timeout, env=env,
-                          check=False)
+    return subprocess.run(
+        ["apt-get", *args], capture_output=True, text=True, timeout=timeout, env=env, check=False
+    )
 
 
 @pytest.fixture(scope="session")
@@ -57,8 +64,10 @@ def chromium_path() -> str:
             sys.stderr.write("apt-get timed out while installing chromium\n")
         path = _find_chromium()
     if path is None:
-        pytest.skip("browser tests need Debian's chromium at /usr/bin/chromium "
-                    "(as root: apt-get update && apt-get install -y chromium)")
+        pytest.skip(
+            "browser tests need Debian's chromium at /usr/bin/chromium "
+            "(as root: apt-get update && apt-get install -y chromium)"
+        )
     return path
 
 
@@ -108,18 +117,25 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     posted = 123_456_789
     container.handle(
         PostJournalEntry(
-            tenant_id=bank.tenant_id, client_key=f"browser-{uuid.uuid4().hex}",
-            value_date=container.clock.today(), description="注册资本到账",
-            lines=(PostingLine(account_code="1002", currency="CNY", debit_minor=posted),
-                   PostingLine(account_code="4001", currency="CNY", credit_minor=posted)),
+            tenant_id=bank.tenant_id,
+            client_key=f"browser-{uuid.uuid4().hex}",
+            value_date=container.clock.today(),
+            description="注册资本到账",
+            lines=(
+                PostingLine(account_code="1002", currency="CNY", debit_minor=posted),
+                PostingLine(account_code="4001", currency="CNY", credit_minor=posted),
+            ),
         ),
         actor=Actor(kind="user", id=bank.admin_id, name="admin"),
         tenant_id=bank.tenant_id,
     )
 
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(container), host="127.0.0.1", port=port,
-                                           log_level="warning", access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(container), host="127.0.0.1", port=port, log_level="warning", access_log=False
+        )
+    )
     thread = threading.Thread(target=server.run, name="uvicorn-console", daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -128,8 +144,14 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
             raise RuntimeError("the console server did not start")
         time.sleep(0.05)
     try:
-        yield LiveServer(url=f"http://127.0.0.1:{port}", bank_code=bank.code, bank_name="长江农商银行",
-                         username="admin", password=bank.admin_password, posted_minor=posted)
+        yield LiveServer(
+            url=f"http://127.0.0.1:{port}",
+            bank_code=bank.code,
+            bank_name="长江农商银行",
+            username="admin",
+            password=bank.admin_password,
+            posted_minor=posted,
+        )
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -138,8 +160,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1360, "height": 860}, locale="zh-CN",
-                                  timezone_id="Asia/Shanghai")
+    context = browser.new_context(
+        viewport={"width": 1360, "height": 860}, locale="zh-CN", timezone_id="Asia/Shanghai"
+    )
     p = context.new_page()
     try:
         yield p

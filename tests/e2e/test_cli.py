@@ -113,8 +113,22 @@ def test_tenant_and_user_create_then_list_show_the_rows(runner, migrated, contai
     assert "hzrcb" in created.stdout
     assert GOOD_PASSWORD not in created.stdout  # a password the operator typed is never echoed
 
-    user = run(runner, "user", "create", "--tenant", "hzrcb", "ana", "--role", "risk_analyst",
-               "-r", "auditor", "--display-name", "安娜 Ana", "--password", GOOD_PASSWORD)
+    user = run(
+        runner,
+        "user",
+        "create",
+        "--tenant",
+        "hzrcb",
+        "ana",
+        "--role",
+        "risk_analyst",
+        "-r",
+        "auditor",
+        "--display-name",
+        "安娜 Ana",
+        "--password",
+        GOOD_PASSWORD,
+    )
     assert user.exit_code == 0, user.output
 
     tenants = json.loads(run(runner, "tenant", "list", "--json").stdout)
@@ -145,8 +159,9 @@ def test_duplicate_tenant_exits_2_with_its_code(runner, migrated):
 
 def test_weak_password_exits_2_and_creates_no_user(runner, migrated):
     assert run(runner, "tenant", "create", "weak", "Weak Bank", "--no-admin").exit_code == 0
-    result = run(runner, "user", "create", "--tenant", "weak", "bob", "--role", "operations",
-                 "--password", "short")
+    result = run(
+        runner, "user", "create", "--tenant", "weak", "bob", "--role", "operations", "--password", "short"
+    )
     assert result.exit_code == 2
     assert "error [weak_password]" in result.stderr
     assert_no_traceback(result)
@@ -161,8 +176,16 @@ def test_weak_admin_password_leaves_the_bank_and_says_how_to_add_an_admin(runner
 
 
 def test_generated_password_is_printed_once_and_works(runner, migrated, container):
-    result = run(runner, "tenant", "create", "gen", "Generated Bank", "--generate-password",
-                 "--admin-username", "root.admin")
+    result = run(
+        runner,
+        "tenant",
+        "create",
+        "gen",
+        "Generated Bank",
+        "--generate-password",
+        "--admin-username",
+        "root.admin",
+    )
     assert result.exit_code == 0, result.output
     match = re.search(r"password\s+([A-Za-z0-9]{20})\s+\(shown once", result.stdout)
     assert match, result.stdout
@@ -190,12 +213,24 @@ def test_missing_password_without_a_terminal_is_a_usage_error(runner, migrated):
 
 
 def test_bad_options_are_usage_errors(runner, migrated):
-    bad_role = run(runner, "user", "create", "--tenant", "x", "dave", "--role", "wizard",
-                   "--password", GOOD_PASSWORD)
+    bad_role = run(
+        runner, "user", "create", "--tenant", "x", "dave", "--role", "wizard", "--password", GOOD_PASSWORD
+    )
     assert bad_role.exit_code == 2
     assert "Usage:" in bad_role.output and "wizard" in bad_role.output
-    both = run(runner, "user", "create", "--tenant", "x", "dave", "--role", "auditor",
-               "--password", GOOD_PASSWORD, "--generate-password")
+    both = run(
+        runner,
+        "user",
+        "create",
+        "--tenant",
+        "x",
+        "dave",
+        "--role",
+        "auditor",
+        "--password",
+        GOOD_PASSWORD,
+        "--generate-password",
+    )
     assert both.exit_code != 0 and "Usage:" in both.output
     assert run(runner, "tenant", "frobnicate").exit_code == 2
 
@@ -310,7 +345,7 @@ def test_serve_hands_uvicorn_the_factory_and_the_database(runner, db_url, monkey
     other = db_url.replace("cli.db", "other.db")
     result = run(runner, "serve", "--port", "9001", "--database-url", other, "--reload")
     assert result.exit_code == 0, result.output
-    (args, kwargs), = calls
+    ((args, kwargs),) = calls
     assert args == (cli.APP_FACTORY,)
     assert kwargs["factory"] is True and kwargs["port"] == 9001 and kwargs["host"] == "127.0.0.1"
     assert kwargs["reload"] is True

@@ -17,8 +17,13 @@ def login_form_token(client) -> str:
 
 def console_login(client, bank, username="admin", password=None, **extra):
     token = login_form_token(client)
-    data = {"bank": bank.code, "username": username, "password": password or bank.admin_password,
-            "csrf_token": token, **extra}
+    data = {
+        "bank": bank.code,
+        "username": username,
+        "password": password or bank.admin_password,
+        "csrf_token": token,
+        **extra,
+    }
     return client.post("/console/login", data=data, follow_redirects=False)
 
 
@@ -75,9 +80,16 @@ def test_unknown_bank_and_empty_fields_do_not_crash(client, bank):
 
 def test_login_without_the_form_token_is_rejected(client, bank):
     client.get("/console/login")
-    r = client.post("/console/login", data={"bank": bank.code, "username": "admin",
-                                            "password": bank.admin_password, "csrf_token": "forged"},
-                    follow_redirects=False)
+    r = client.post(
+        "/console/login",
+        data={
+            "bank": bank.code,
+            "username": "admin",
+            "password": bank.admin_password,
+            "csrf_token": "forged",
+        },
+        follow_redirects=False,
+    )
     assert r.status_code == 403
     assert SESSION_COOKIE not in r.headers.get("set-cookie", "")
 
@@ -121,7 +133,11 @@ def test_console_routes_are_not_in_the_openapi_schema(client):
 
 
 def test_static_assets_are_served_from_the_package(client):
-    for path in ("/console/static/console.css", "/console/static/console.js",
-                 "/console/static/vendor/htmx/htmx.min.js", "/console/static/vendor/echarts/echarts.min.js",
-                 "/console/static/vendor/pico/pico.min.css"):
+    for path in (
+        "/console/static/console.css",
+        "/console/static/console.js",
+        "/console/static/vendor/htmx/htmx.min.js",
+        "/console/static/vendor/echarts/echarts.min.js",
+        "/console/static/vendor/pico/pico.min.css",
+    ):
         assert client.get(path).status_code == 200, path

@@ -20,9 +20,11 @@ TEMPLATES = Path(pages.__file__).with_name("templates")
 
 def console_login(client, bank, username="admin"):
     token = CSRF.search(client.get("/console/login").text).group(1)
-    r = client.post("/console/login", data={"bank": bank.code, "username": username,
-                                            "password": bank.admin_password, "csrf_token": token},
-                    follow_redirects=False)
+    r = client.post(
+        "/console/login",
+        data={"bank": bank.code, "username": username, "password": bank.admin_password, "csrf_token": token},
+        follow_redirects=False,
+    )
     assert r.status_code == 303, r.text
     return client
 
@@ -48,20 +50,42 @@ def test_every_key_used_by_templates_and_code_exists():
     used: set[str] = set()
     for path in [*TEMPLATES.glob("*.html"), Path(pages.__file__)]:
         used |= set(re.findall(r"""\bt\(\s*["']([a-z0-9_.]+)["']\s*[,)]""", path.read_text(encoding="utf-8")))
-        used |= set(re.findall(r"""(?:title_key|error_key|message_key|label_key)=["']([a-z0-9_.]+)["']""",
-                               path.read_text(encoding="utf-8")))
+        used |= set(
+            re.findall(
+                r"""(?:title_key|error_key|message_key|label_key)=["']([a-z0-9_.]+)["']""",
+                path.read_text(encoding="utf-8"),
+            )
+        )
     # Keys built at run time.
     for m in pages.MODULES:
         used |= {f"module.{m.slug}.{part}" for part in ("name", "summary", "mission")}
     used |= {f"account_type.{k}" for k in pages.ACCOUNT_TYPES}
-    used |= {f"role.{r}" for r in ("admin", "product_manager", "risk_analyst", "operations", "collector",
-                                   "abs_analyst", "auditor", "read_only")}
+    used |= {
+        f"role.{r}"
+        for r in (
+            "admin",
+            "product_manager",
+            "risk_analyst",
+            "operations",
+            "collector",
+            "abs_analyst",
+            "auditor",
+            "read_only",
+        )
+    }
     used |= {f"error.{s}.title" for s in (400, 403, 404, 409, 422)}
     used |= {f"audit.op.{op}" for op in ("create", "update", "delete")}
     used |= {f"user.status.{s}" for s in ("active", "disabled")}
     used |= {f"change.status.{s}" for s in ("pending", "approved", "rejected")}
-    used |= {"nav.ledger", "nav.audit", "nav.settings", "nav.home", "nav.group.overview",
-             "nav.group.modules", "nav.group.control"}
+    used |= {
+        "nav.ledger",
+        "nav.audit",
+        "nav.settings",
+        "nav.home",
+        "nav.group.overview",
+        "nav.group.modules",
+        "nav.group.control",
+    }
     missing = sorted(k for k in used if k not in catalogue)
     assert not missing, missing
 
@@ -81,8 +105,18 @@ def test_frame_shows_bank_user_role_and_the_modules(client, make_bank):
     bank = make_bank("长江农商银行")
     html = console_login(client, bank).get("/console/").text
     assert "长江农商银行" in html and "系统管理员" in html
-    for label in ("信贷平台", "量化营销", "身份核验", "信贷核心", "风控", "资产证券化", "贷后运营",
-                  "总账", "审计日志", "设置 / 用户"):
+    for label in (
+        "信贷平台",
+        "量化营销",
+        "身份核验",
+        "信贷核心",
+        "风控",
+        "资产证券化",
+        "贷后运营",
+        "总账",
+        "审计日志",
+        "设置 / 用户",
+    ):
         assert label in html, label
 
 
@@ -144,7 +178,8 @@ def test_audit_page_lists_an_entry_caused_by_a_change(client, bank):
     user_id = bank.add_user("li.na", ("operations",))
     bank.container.handle(
         access_commands.SetUserStatus(tenant_id=bank.tenant_id, user_id=user_id, status="disabled"),
-        actor=Actor(kind="user", id=bank.admin_id, name="admin"), action="console-test",
+        actor=Actor(kind="user", id=bank.admin_id, name="admin"),
+        action="console-test",
     )
     console_login(client, bank)
     r = client.get("/console/audit", params={"entity_type": "access_user"})
@@ -172,8 +207,9 @@ def test_audit_filters_by_actor_and_paginates_with_htmx(client, bank):
     assert partial.text.lstrip().startswith('<section id="audit-results"')
     assert "<html" not in partial.text
     # A history restore asks for the whole page.
-    restored = client.get("/console/audit?page=2",
-                          headers={"HX-Request": "true", "HX-History-Restore-Request": "true"})
+    restored = client.get(
+        "/console/audit?page=2", headers={"HX-Request": "true", "HX-History-Restore-Request": "true"}
+    )
     assert "<html" in restored.text
 
 
@@ -194,8 +230,12 @@ def test_a_bank_never_sees_another_banks_audit_entries(client, make_bank):
     console_login(client, bank_a)
     own = client.get("/console/audit").text.split('id="audit-results"')[1]
     assert bank_a.admin_id[:12] in own  # A's own entries are there
-    for page in ("/console/audit", "/console/audit?entity_type=access_user", "/console/audit?page=2",
-                 "/console/audit?entity_type=access_tenant"):
+    for page in (
+        "/console/audit",
+        "/console/audit?entity_type=access_user",
+        "/console/audit?page=2",
+        "/console/audit?entity_type=access_tenant",
+    ):
         results = client.get(page).text.split('id="audit-results"')[1]
         for foreign in (b_user_id, bank_b.tenant_id, bank_b.admin_id):
             assert foreign[:12] not in results, (page, foreign)
@@ -216,8 +256,13 @@ def test_user_supplied_text_is_escaped(client, bank):
 
 def test_users_and_pending_changes_page(client, bank):
     bank.container.handle(
-        access_commands.ProposeChange(tenant_id=bank.tenant_id, kind="tenant.settings", target="tenant",
-                                      summary="下调年化利率上限", payload={"apr_ceiling": "0.18"}),
+        access_commands.ProposeChange(
+            tenant_id=bank.tenant_id,
+            kind="tenant.settings",
+            target="tenant",
+            summary="下调年化利率上限",
+            payload={"apr_ceiling": "0.18"},
+        ),
         actor=Actor(kind="user", id=bank.admin_id, name="admin"),
     )
     console_login(client, bank)
@@ -253,8 +298,10 @@ class _TB:
 def test_trial_balance_page_renders_any_trial_balance(client, bank, monkeypatch):
     """The page against the published interface alone (and the NOT-balanced indicator, which the real
     ledger cannot produce)."""
-    lines = [_Line("1002", "存放同业", "Bank deposits", "asset", "CNY", 150, 0, 150),
-             _Line("4001", "实收资本", "Paid-in capital", "equity", "CNY", 0, 100, 100)]
+    lines = [
+        _Line("1002", "存放同业", "Bank deposits", "asset", "CNY", 150, 0, 150),
+        _Line("4001", "实收资本", "Paid-in capital", "equity", "CNY", 0, 100, 100),
+    ]
 
     class FakeAccounting:
         @staticmethod
@@ -277,10 +324,14 @@ def test_trial_balance_page_shows_a_posted_entry(client, bank):
     today = bank.container.clock.today()
     bank.container.handle(
         accounting.PostJournalEntry(
-            tenant_id=bank.tenant_id, client_key=f"console-{uuid.uuid4().hex}", value_date=today,
+            tenant_id=bank.tenant_id,
+            client_key=f"console-{uuid.uuid4().hex}",
+            value_date=today,
             description="注册资本到账",
-            lines=(accounting.PostingLine(account_code="1002", currency="CNY", debit_minor=123_456_789),
-                   accounting.PostingLine(account_code="4001", currency="CNY", credit_minor=123_456_789)),
+            lines=(
+                accounting.PostingLine(account_code="1002", currency="CNY", debit_minor=123_456_789),
+                accounting.PostingLine(account_code="4001", currency="CNY", credit_minor=123_456_789),
+            ),
         ),
         actor=Actor(kind="user", id=bank.admin_id, name="admin"),
         tenant_id=bank.tenant_id,

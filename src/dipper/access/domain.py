@@ -93,9 +93,7 @@ def check_permissions(requested: list[str]) -> list[str]:
     known = {p.value for p in Permission}
     unknown = sorted(set(requested) - known)
     if unknown:
-        raise ValidationFailed(
-            "unknown permissions", code="unknown_permission", details={"unknown": unknown}
-        )
+        raise ValidationFailed("unknown permissions", code="unknown_permission", details={"unknown": unknown})
     return sorted(set(requested))
 
 
@@ -114,7 +112,9 @@ def check_username(username: str) -> str:
 
 def check_tenant_code(code: str) -> str:
     if not TENANT_CODE.match(code):
-        raise ValidationFailed("tenant code: 2-32 lower-case letters, digits or '-'", code="invalid_tenant_code")
+        raise ValidationFailed(
+            "tenant code: 2-32 lower-case letters, digits or '-'", code="invalid_tenant_code"
+        )
     return code
 
 
@@ -137,7 +137,9 @@ class ChangeKind:
     description: str = ""
 
 
-def check_four_eyes(*, maker_id: str, checker_id: str, checker_permissions: frozenset[str], kind: ChangeKind) -> None:
+def check_four_eyes(
+    *, maker_id: str, checker_id: str, checker_permissions: frozenset[str], kind: ChangeKind
+) -> None:
     """Maker-checker: the approver is another person holding the approval permission."""
     if maker_id == checker_id:
         raise PermissionDenied("a maker cannot approve or reject their own change", code="maker_cannot_check")

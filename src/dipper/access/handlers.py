@@ -111,7 +111,9 @@ class IssuedSession:
     tenant_id: str
 
 
-def login(cmd: commands.Login, uow: SqlAlchemyUnitOfWork, ttl: timedelta = timedelta(hours=8)) -> IssuedSession:
+def login(
+    cmd: commands.Login, uow: SqlAlchemyUnitOfWork, ttl: timedelta = timedelta(hours=8)
+) -> IssuedSession:
     with uow:
         tenant = uow.session.scalar(select(Tenant).where(Tenant.code == cmd.tenant_id))
         user = None
@@ -137,7 +139,9 @@ def login(cmd: commands.Login, uow: SqlAlchemyUnitOfWork, ttl: timedelta = timed
 
 def logout(cmd: commands.Logout, uow: SqlAlchemyUnitOfWork) -> None:
     with uow:
-        sess = uow.session.scalar(select(LoginSession).where(LoginSession.token_hash == token_hash(cmd.token)))
+        sess = uow.session.scalar(
+            select(LoginSession).where(LoginSession.token_hash == token_hash(cmd.token))
+        )
         if sess is not None and sess.revoked_at is None:
             sess.revoked_at = utcnow()
             uow.commit()
@@ -184,12 +188,18 @@ def propose_change(cmd: commands.ProposeChange, uow: SqlAlchemyUnitOfWork) -> st
     registered = CHANGE_KINDS.get(cmd.kind)
     if registered is None:
         raise ValidationFailed(
-            f"unknown change kind {cmd.kind!r}", code="unknown_change_kind", details={"known": sorted(CHANGE_KINDS)}
+            f"unknown change kind {cmd.kind!r}",
+            code="unknown_change_kind",
+            details={"known": sorted(CHANGE_KINDS)},
         )
     payload = registered.validate(cmd.payload)
     with uow:
         change = ChangeRequest(
-            kind=cmd.kind, target=cmd.target, summary=cmd.summary[:500], payload=payload, maker_id=uow.actor.id
+            kind=cmd.kind,
+            target=cmd.target,
+            summary=cmd.summary[:500],
+            payload=payload,
+            maker_id=uow.actor.id,
         )
         uow.session.add(change)
         uow.commit()

@@ -40,7 +40,9 @@ class Principal:
 
     def require(self, permission: str) -> None:
         if permission not in self.permissions:
-            raise PermissionDenied(f"this needs the permission {permission}", details={"permission": permission})
+            raise PermissionDenied(
+                f"this needs the permission {permission}", details={"permission": permission}
+            )
 
     def can(self, permission: str) -> bool:
         return permission in self.permissions
@@ -76,15 +78,15 @@ def authenticate(uow: SqlAlchemyUnitOfWork, token: str) -> Principal:
                 roles=tuple(user.roles),
             )
         if token.startswith("dpk_"):
-            row = s.execute(
+            key_row = s.execute(
                 select(ApiKey, Tenant)
                 .join(Tenant, Tenant.id == ApiKey.tenant_id)
                 .where(ApiKey.key_hash == digest)
                 .execution_options(skip_tenant_scope=True)
             ).first()
-            if row is None or row[0].revoked_at is not None or row[1].status != "active":
+            if key_row is None or key_row[0].revoked_at is not None or key_row[1].status != "active":
                 raise Unauthenticated("unknown or revoked API key", code="invalid_token")
-            key, tenant = row
+            key, tenant = key_row
             return Principal(
                 tenant_id=tenant.id,
                 tenant_code=tenant.code,
@@ -113,8 +115,14 @@ def tenant_by_code(uow: SqlAlchemyUnitOfWork, code: str) -> dict[str, Any] | Non
 
 
 def _tenant_view(t: Tenant) -> dict[str, Any]:
-    return {"id": t.id, "code": t.code, "name": t.name, "status": t.status, "settings": dict(t.settings),
-            "created_at": t.created_at}
+    return {
+        "id": t.id,
+        "code": t.code,
+        "name": t.name,
+        "status": t.status,
+        "settings": dict(t.settings),
+        "created_at": t.created_at,
+    }
 
 
 def get_tenant(uow: SqlAlchemyUnitOfWork) -> dict[str, Any]:
@@ -185,7 +193,9 @@ def _change_view(c: ChangeRequest) -> dict[str, Any]:
     }
 
 
-def list_changes(uow: SqlAlchemyUnitOfWork, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+def list_changes(
+    uow: SqlAlchemyUnitOfWork, status: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
     with uow:
         q = select(ChangeRequest).order_by(ChangeRequest.created_at.desc()).limit(limit)
         if status:
@@ -240,8 +250,9 @@ def audit_log(
         if until:
             q = q.where(AuditEntry.occurred_at < until)
         total = uow.session.scalar(select(func.count()).select_from(q.subquery())) or 0
-        rows = uow.session.scalars(q.order_by(AuditEntry.occurred_at.desc(), AuditEntry.id.desc())
-                                   .limit(limit).offset(offset))
+        rows = uow.session.scalars(
+            q.order_by(AuditEntry.occurred_at.desc(), AuditEntry.id.desc()).limit(limit).offset(offset)
+        )
         entries = [
             {
                 "id": e.id,

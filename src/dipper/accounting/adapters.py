@@ -8,7 +8,6 @@ client, including raw SQL and bulk ``UPDATE`` statements that bypass the ORM's f
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -19,11 +18,8 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
-    Table,
     UniqueConstraint,
-    event,
 )
-from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dipper.kernel.ids import new_id
@@ -105,54 +101,4 @@ class JournalLine(TenantScoped, Base):
     memo: Mapped[str] = mapped_column(String(200), default="")
 
 
-# -- database-level immutability ---------------------------------------------------------------------
-# The Alembic history must run the same statements (``immutability_ddl``) after creating the tables;
-# ``create_all`` (scratch databases, benchmarks) gets them from the listener below.
-
-IMMUTABLE_TABLES = (JournalEntry.__tablename__, JournalLine.__tablename__)
-
-_PG_FUNCTION = """
-CREATE OR REPLACE FUNCTION accounting_reject_change() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'ledger rows are immutable; post a reversal instead' USING DETAIL = TG_TABLE_NAME;
-END
-$$
-"""
-
-
-def immutability_ddl(dialect: str) -> list[str]:
-    """Triggers that refuse any UPDATE or DELETE of journal entries and lines, from any client."""
-    if dialect == "postgresql":
-        return [_PG_FUNCTION.strip()] + [
-            f"CREATE TRIGGER {t}_immutable BEFORE UPDATE OR DELETE ON {t} "
-            "FOR EACH ROW EXECUTE FUNCTION accounting_reject_change()"
-            for t in IMMUTABLE_TABLES
-        ]
-    if dialect == "sqlite":
-        return [
-            f"CREATE TRIGGER IF NOT EXISTS {t}_no_{op.lower()} BEFORE {op} ON {t} "
-            f"BEGIN SELECT RAISE(ABORT, '{t} rows are immutable; post a reversal instead'); END"
-            for t in IMMUTABLE_TABLES
-            for op in ("UPDATE", "DELETE")
-        ]
-    return []
-
-
-def drop_immutability_ddl(dialect: str) -> list[str]:
-    if dialect == "postgresql":
-        return [f"DROP TRIGGER IF EXISTS {t}_immutable ON {t}" for t in IMMUTABLE_TABLES] + [
-            "DROP FUNCTION IF EXISTS accounting_reject_change()"
-        ]
-    if dialect == "sqlite":
-        return [f"DROP TRIGGER IF EXISTS {t}_no_{op}" for t in IMMUTABLE_TABLES
-                for op in ("update", "delete")]
-    return []
-
-
-def _create_triggers(target: Table, connection: Connection, **_: Any) -> None:
-    # Lines are created after entries (they refer to them), so both tables exist by now.
-    for statement in immutability_ddl(connection.dialect.name):
-        connection.exec_driver_sql(statement)
-
-
-event.listen(Base.metadata.tables[JournalLine.__tablename__], "after_create", _create_triggers)
+# The database itself refuses UPDATE and DELETE of entries and lines: see migration 0002.

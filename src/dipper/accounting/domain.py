@@ -140,8 +140,13 @@ class ChartAccount:
         return normal_balance_of(self.account_type, contra=self.contra)
 
 
-_A, _L, _E, _I, _X = (AccountType.ASSET, AccountType.LIABILITY, AccountType.EQUITY,
-                      AccountType.INCOME, AccountType.EXPENSE)
+_A, _L, _E, _I, _X = (
+    AccountType.ASSET,
+    AccountType.LIABILITY,
+    AccountType.EQUITY,
+    AccountType.INCOME,
+    AccountType.EXPENSE,
+)
 
 DEFAULT_CHART: tuple[ChartAccount, ...] = (
     ChartAccount(CASH, "库存现金", "Cash on hand", _A),
@@ -154,16 +159,18 @@ DEFAULT_CHART: tuple[ChartAccount, ...] = (
     ChartAccount(OTHER_RECEIVABLES, "其他应收款", "Other receivables", _A),
     ChartAccount(SUSPENSE_PAYMENTS, "暂付款项", "Suspense payments (挂账, debit side)", _A, is_control=True),
     ChartAccount(LOAN_PRINCIPAL, "贷款", "Loans (principal)", _A, is_control=True),
-    ChartAccount(LOAN_LOSS_PROVISION, "贷款损失准备", "Loan loss provisions", _A,
-                 is_control=True, contra=True),
+    ChartAccount(
+        LOAN_LOSS_PROVISION, "贷款损失准备", "Loan loss provisions", _A, is_control=True, contra=True
+    ),
     ChartAccount(CUSTOMER_DEPOSITS, "吸收存款", "Customer deposits", _L),
     ChartAccount(DUE_TO_BANKS, "同业存放", "Due to banks", _L),
     ChartAccount(TAXES_PAYABLE, "应交税费", "Taxes payable", _L),
     ChartAccount(INTEREST_PAYABLE, "应付利息", "Interest payable", _L),
     ChartAccount(OTHER_PAYABLES, "其他应付款", "Other payables", _L),
     ChartAccount(SUSPENSE_RECEIPTS, "暂收款项", "Suspense receipts (unallocated, 挂账)", _L, is_control=True),
-    ChartAccount(BORROWER_OVERPAYMENTS, "借款人溢缴款", "Borrower overpayments (credit balances)", _L,
-                 is_control=True),
+    ChartAccount(
+        BORROWER_OVERPAYMENTS, "借款人溢缴款", "Borrower overpayments (credit balances)", _L, is_control=True
+    ),
     # Common class (3xxx) accounts may carry either sign; they are kept on the asset side.
     ChartAccount(CLEARING, "清算资金往来", "Clearing and settlement", _A, is_control=True),
     ChartAccount(FX_POSITION, "货币兑换", "Currency exchange position", _A),
@@ -183,12 +190,23 @@ DEFAULT_CHART: tuple[ChartAccount, ...] = (
     ChartAccount(FEE_EXPENSE, "手续费及佣金支出", "Fee and commission expense", _X),
     ChartAccount(GENERAL_AND_ADMIN_EXPENSES, "业务及管理费", "General and administrative expenses", _X),
     ChartAccount(ASSET_IMPAIRMENT_LOSS, "资产减值损失", "Asset impairment loss", _X),
-    ChartAccount(CREDIT_IMPAIRMENT_LOSS, "信用减值损失", "Credit impairment loss (loan provisions)", _X,
-                 is_control=True),
+    ChartAccount(
+        CREDIT_IMPAIRMENT_LOSS,
+        "信用减值损失",
+        "Credit impairment loss (loan provisions)",
+        _X,
+        is_control=True,
+    ),
     ChartAccount(NON_OPERATING_EXPENSES, "营业外支出", "Non-operating expenses", _X),
     ChartAccount(WRITTEN_OFF_LOANS, "已核销贷款", "Written-off loans (memorandum)", _A, is_control=True),
-    ChartAccount(WRITTEN_OFF_LOANS_CONTRA, "已核销贷款对照", "Written-off loans (memorandum contra)", _A,
-                 is_control=True, contra=True),
+    ChartAccount(
+        WRITTEN_OFF_LOANS_CONTRA,
+        "已核销贷款对照",
+        "Written-off loans (memorandum contra)",
+        _A,
+        is_control=True,
+        contra=True,
+    ),
 )
 
 
@@ -279,8 +297,11 @@ def check_line(line: PostingLine, line_no: int) -> PostingLine:
             details={"line_no": line_no},
         )
     if not isinstance(line.memo, str) or len(line.memo) > MAX_MEMO:
-        raise ValidationFailed(f"line {line_no}: memo is at most {MAX_MEMO} characters", code="invalid_memo",
-                               details={"line_no": line_no})
+        raise ValidationFailed(
+            f"line {line_no}: memo is at most {MAX_MEMO} characters",
+            code="invalid_memo",
+            details={"line_no": line_no},
+        )
     return line
 
 
@@ -307,19 +328,22 @@ def check_balanced(lines: Sequence[PostingLine]) -> dict[str, tuple[int, int]]:
     return totals
 
 
-def check_entry(*, description: object, source: object, value_date: object,
-                lines: Sequence[PostingLine]) -> str:
+def check_entry(
+    *, description: object, source: object, value_date: object, lines: Sequence[PostingLine]
+) -> str:
     """Every rule of a postable entry that needs no database; returns the cleaned description."""
-    cleaned = check_text(description, field="description", max_length=MAX_DESCRIPTION,
-                         code="invalid_description")
+    cleaned = check_text(
+        description, field="description", max_length=MAX_DESCRIPTION, code="invalid_description"
+    )
     check_source(source)
     check_value_date(value_date)
     if not isinstance(lines, Sequence) or isinstance(lines, str) or not 2 <= len(lines) <= MAX_LINES:
         raise ValidationFailed(f"an entry has 2 to {MAX_LINES} lines", code="invalid_lines")
     for no, line in enumerate(lines, start=1):
         if not isinstance(line, PostingLine):
-            raise ValidationFailed(f"line {no} is not a posting line", code="invalid_line",
-                                   details={"line_no": no})
+            raise ValidationFailed(
+                f"line {no} is not a posting line", code="invalid_line", details={"line_no": no}
+            )
         check_line(line, no)
     check_balanced(lines)
     return cleaned
@@ -337,36 +361,58 @@ def check_accounts_usable(codes: Iterable[str], known: Mapping[str, AccountState
     wanted = sorted(set(codes))
     unknown = [c for c in wanted if c not in known]
     if unknown:
-        raise ValidationFailed("unknown accounts: " + ", ".join(unknown), code="unknown_account",
-                               details={"account_codes": unknown})
+        raise ValidationFailed(
+            "unknown accounts: " + ", ".join(unknown),
+            code="unknown_account",
+            details={"account_codes": unknown},
+        )
     inactive = [c for c in wanted if known[c].status != AccountStatus.ACTIVE]
     if inactive:
-        raise ValidationFailed("accounts not open for posting: " + ", ".join(inactive),
-                               code="inactive_account", details={"account_codes": inactive})
+        raise ValidationFailed(
+            "accounts not open for posting: " + ", ".join(inactive),
+            code="inactive_account",
+            details={"account_codes": inactive},
+        )
 
 
 def mirror(lines: Iterable[PostingLine]) -> tuple[PostingLine, ...]:
     """The reversal of an entry: same accounts and amounts, debits and credits swapped."""
     return tuple(
-        PostingLine(account_code=ln.account_code, currency=ln.currency, debit_minor=ln.credit_minor,
-                    credit_minor=ln.debit_minor, memo=ln.memo)
+        PostingLine(
+            account_code=ln.account_code,
+            currency=ln.currency,
+            debit_minor=ln.credit_minor,
+            credit_minor=ln.debit_minor,
+            memo=ln.memo,
+        )
         for ln in lines
     )
 
 
-def check_reversal(*, original_is_reversal: bool, already_reversed_by: str | None,
-                   original_value_date: date, value_date: date) -> None:
+def check_reversal(
+    *,
+    original_is_reversal: bool,
+    already_reversed_by: str | None,
+    original_value_date: date,
+    value_date: date,
+) -> None:
     if original_is_reversal:
-        raise Conflict("a reversal cannot itself be reversed; post a new entry instead",
-                       code="cannot_reverse_reversal")
+        raise Conflict(
+            "a reversal cannot itself be reversed; post a new entry instead", code="cannot_reverse_reversal"
+        )
     if already_reversed_by is not None:
-        raise Conflict("this entry has already been reversed", code="already_reversed",
-                       details={"reversed_by": already_reversed_by})
+        raise Conflict(
+            "this entry has already been reversed",
+            code="already_reversed",
+            details={"reversed_by": already_reversed_by},
+        )
     check_value_date(value_date)
     if value_date < original_value_date:
-        raise ValidationFailed("a reversal cannot be dated before the entry it reverses",
-                               code="reversal_before_original",
-                               details={"original_value_date": original_value_date.isoformat()})
+        raise ValidationFailed(
+            "a reversal cannot be dated before the entry it reverses",
+            code="reversal_before_original",
+            details={"original_value_date": original_value_date.isoformat()},
+        )
 
 
 def content_digest(payload: Mapping[str, Any]) -> str:
@@ -376,22 +422,28 @@ def content_digest(payload: Mapping[str, Any]) -> str:
 
 
 def posting_digest(*, value_date: date, description: str, source: str, lines: Sequence[PostingLine]) -> str:
-    return content_digest({
-        "kind": "post",
-        "value_date": value_date.isoformat(),
-        "description": description,
-        "source": source,
-        "lines": [[ln.account_code, ln.currency, ln.debit_minor, ln.credit_minor, ln.memo] for ln in lines],
-    })
+    return content_digest(
+        {
+            "kind": "post",
+            "value_date": value_date.isoformat(),
+            "description": description,
+            "source": source,
+            "lines": [
+                [ln.account_code, ln.currency, ln.debit_minor, ln.credit_minor, ln.memo] for ln in lines
+            ],
+        }
+    )
 
 
 def reversal_digest(*, entry_id: str, value_date: date | None, reason: str) -> str:
-    return content_digest({
-        "kind": "reverse",
-        "entry_id": entry_id,
-        "value_date": value_date.isoformat() if value_date else None,
-        "reason": reason,
-    })
+    return content_digest(
+        {
+            "kind": "reverse",
+            "entry_id": entry_id,
+            "value_date": value_date.isoformat() if value_date else None,
+            "reason": reason,
+        }
+    )
 
 
 def check_idempotent_replay(*, stored_digest: str, digest: str, client_key: str) -> None:
@@ -421,14 +473,23 @@ def check_new_account(
     if parent_code is not None:
         check_account_code(parent_code)
         if parent is None:
-            raise ValidationFailed(f"no parent account {parent_code}", code="unknown_parent_account",
-                                   details={"parent_code": parent_code})
+            raise ValidationFailed(
+                f"no parent account {parent_code}",
+                code="unknown_parent_account",
+                details={"parent_code": parent_code},
+            )
         if not (code.startswith(parent.code) and len(code) == len(parent.code) + 2):
-            raise ValidationFailed("a sub-account's code is its parent's code plus two digits",
-                                   code="invalid_account_code", details={"parent_code": parent.code})
+            raise ValidationFailed(
+                "a sub-account's code is its parent's code plus two digits",
+                code="invalid_account_code",
+                details={"parent_code": parent.code},
+            )
         if kind is not parent.account_type:
-            raise ValidationFailed("a sub-account has its parent's account type", code="invalid_account_type",
-                                   details={"parent_type": parent.account_type.value})
+            raise ValidationFailed(
+                "a sub-account has its parent's account type",
+                code="invalid_account_type",
+                details={"parent_type": parent.account_type.value},
+            )
     elif len(code) != 4:
         raise ValidationFailed("a sub-account needs its parent_code", code="unknown_parent_account")
     return code, clean_name, clean_en, kind

@@ -22,8 +22,10 @@ from dipper.persistence.uow import SqlAlchemyUnitOfWork
 log = logging.getLogger(__name__)
 
 
-def _check_tenant(cmd: commands.PostJournalEntry | commands.ReverseJournalEntry | commands.OpenAccount,
-                  uow: SqlAlchemyUnitOfWork) -> None:
+def _check_tenant(
+    cmd: commands.PostJournalEntry | commands.ReverseJournalEntry | commands.OpenAccount,
+    uow: SqlAlchemyUnitOfWork,
+) -> None:
     # The unit of work's tenant scopes every query; a command naming another bank is a wiring bug.
     if uow.tenant_id is None or uow.tenant_id != cmd.tenant_id:
         raise PermissionDenied("the command's bank is not the caller's bank", code="tenant_mismatch")
@@ -38,8 +40,9 @@ def _replay(uow: SqlAlchemyUnitOfWork, client_key: str, digest: str) -> PostingR
     existing = _find_by_client_key(uow, client_key)
     if existing is None:
         return None
-    domain.check_idempotent_replay(stored_digest=existing.content_digest, digest=digest,
-                                   client_key=client_key)
+    domain.check_idempotent_replay(
+        stored_digest=existing.content_digest, digest=digest, client_key=client_key
+    )
     return PostingResult(entry_id=existing.id, replayed=True)
 
 
@@ -91,8 +94,9 @@ def post_journal_entry(cmd: commands.PostJournalEntry, uow: SqlAlchemyUnitOfWork
     description = domain.check_entry(
         description=cmd.description, source=cmd.source, value_date=cmd.value_date, lines=lines
     )
-    digest = domain.posting_digest(value_date=cmd.value_date, description=description, source=cmd.source,
-                                   lines=lines)
+    digest = domain.posting_digest(
+        value_date=cmd.value_date, description=description, source=cmd.source, lines=lines
+    )
     with uow:
         _check_tenant(cmd, uow)
         replay = _replay(uow, cmd.client_key, digest)
@@ -102,12 +106,24 @@ def post_journal_entry(cmd: commands.PostJournalEntry, uow: SqlAlchemyUnitOfWork
         accounts = uow.session.scalars(select(Account).where(Account.code.in_(codes))).all()
         domain.check_accounts_usable(codes, {a.code: domain.AccountState(a.code, a.status) for a in accounts})
         entry = _write_entry(
-            uow, client_key=cmd.client_key, value_date=cmd.value_date, description=description,
-            source=cmd.source, digest=digest, lines=lines, account_ids={a.code: a.id for a in accounts},
+            uow,
+            client_key=cmd.client_key,
+            value_date=cmd.value_date,
+            description=description,
+            source=cmd.source,
+            digest=digest,
+            lines=lines,
+            account_ids={a.code: a.id for a in accounts},
         )
-        uow.emit(events.JournalEntryPosted(tenant_id=cmd.tenant_id, entry_id=entry.id,
-                                           value_date=cmd.value_date.isoformat(), client_key=cmd.client_key,
-                                           source=cmd.source))
+        uow.emit(
+            events.JournalEntryPosted(
+                tenant_id=cmd.tenant_id,
+                entry_id=entry.id,
+                value_date=cmd.value_date.isoformat(),
+                client_key=cmd.client_key,
+                source=cmd.source,
+            )
+        )
         try:
             uow.commit()
         except IntegrityError:
@@ -141,23 +157,45 @@ def reverse_journal_entry(cmd: commands.ReverseJournalEntry, uow: SqlAlchemyUnit
             select(JournalLine).where(JournalLine.entry_id == original.id).order_by(JournalLine.line_no)
         ).all()
         lines = domain.mirror(
-            commands.PostingLine(account_code=ln.account_code, currency=ln.currency,
-                                 debit_minor=ln.debit_minor, credit_minor=ln.credit_minor, memo=ln.memo)
+            commands.PostingLine(
+                account_code=ln.account_code,
+                currency=ln.currency,
+                debit_minor=ln.debit_minor,
+                credit_minor=ln.credit_minor,
+                memo=ln.memo,
+            )
             for ln in original_lines
         )
         # Closed accounts are still reversed into: a correction must always be possible.
         entry = _write_entry(
-            uow, client_key=cmd.client_key, value_date=value_date,
+            uow,
+            client_key=cmd.client_key,
+            value_date=value_date,
             description=f"冲正 Reversal of {original.id}: {reason}"[: domain.MAX_DESCRIPTION],
-            source="reversal", digest=digest, lines=lines,
-            account_ids={ln.account_code: ln.account_id for ln in original_lines}, reversal_of=original.id,
+            source="reversal",
+            digest=digest,
+            lines=lines,
+            account_ids={ln.account_code: ln.account_id for ln in original_lines},
+            reversal_of=original.id,
         )
-        uow.emit(events.JournalEntryPosted(tenant_id=cmd.tenant_id, entry_id=entry.id,
-                                           value_date=value_date.isoformat(), client_key=cmd.client_key,
-                                           source="reversal"))
-        uow.emit(events.JournalEntryReversed(tenant_id=cmd.tenant_id, entry_id=original.id,
-                                             reversal_entry_id=entry.id, value_date=value_date.isoformat(),
-                                             client_key=cmd.client_key))
+        uow.emit(
+            events.JournalEntryPosted(
+                tenant_id=cmd.tenant_id,
+                entry_id=entry.id,
+                value_date=value_date.isoformat(),
+                client_key=cmd.client_key,
+                source="reversal",
+            )
+        )
+        uow.emit(
+            events.JournalEntryReversed(
+                tenant_id=cmd.tenant_id,
+                entry_id=original.id,
+                reversal_entry_id=entry.id,
+                value_date=value_date.isoformat(),
+                client_key=cmd.client_key,
+            )
+        )
         try:
             uow.commit()
         except IntegrityError:
@@ -192,25 +230,40 @@ def open_account(cmd: commands.OpenAccount, uow: SqlAlchemyUnitOfWork) -> str:
             row = uow.session.scalar(select(Account).where(Account.code == cmd.parent_code))
             if row is not None:
                 parent = domain.ChartAccount(
-                    code=row.code, name=row.name, name_en=row.name_en,
-                    account_type=domain.AccountType(row.account_type), is_control=row.is_control,
+                    code=row.code,
+                    name=row.name,
+                    name_en=row.name_en,
+                    account_type=domain.AccountType(row.account_type),
+                    is_control=row.is_control,
                     contra=row.normal_balance != domain.normal_balance_of(row.account_type),
                 )
         code, name, name_en, kind = domain.check_new_account(
-            code=cmd.code, name=cmd.name, name_en=cmd.name_en, account_type=cmd.account_type,
-            parent=parent, parent_code=cmd.parent_code,
+            code=cmd.code,
+            name=cmd.name,
+            name_en=cmd.name_en,
+            account_type=cmd.account_type,
+            parent=parent,
+            parent_code=cmd.parent_code,
         )
         if uow.session.scalar(select(Account.id).where(Account.code == code)):
             raise Conflict(f"account {code} exists", code="account_exists")
         account = Account(
-            id=new_id(), code=code, name=name, name_en=name_en, account_type=kind.value,
+            id=new_id(),
+            code=code,
+            name=name,
+            name_en=name_en,
+            account_type=kind.value,
             normal_balance=domain.normal_balance_of(kind, contra=cmd.contra).value,
-            parent_code=cmd.parent_code, is_control=bool(cmd.is_control),
+            parent_code=cmd.parent_code,
+            is_control=bool(cmd.is_control),
             status=domain.AccountStatus.ACTIVE.value,
         )
         uow.session.add(account)
-        uow.emit(events.AccountOpened(tenant_id=cmd.tenant_id, account_id=account.id, code=code,
-                                      account_type=kind.value))
+        uow.emit(
+            events.AccountOpened(
+                tenant_id=cmd.tenant_id, account_id=account.id, code=code, account_type=kind.value
+            )
+        )
         try:
             uow.commit()
         except IntegrityError:  # opened concurrently under the same code
@@ -226,8 +279,13 @@ def seed_default_chart(tenant_id: str, uow: SqlAlchemyUnitOfWork) -> int:
             missing = [a for a in domain.DEFAULT_CHART if a.code not in existing]
             tuow.session.add_all(
                 Account(
-                    code=a.code, name=a.name, name_en=a.name_en, account_type=a.account_type.value,
-                    normal_balance=a.normal_balance.value, parent_code=a.parent_code, is_control=a.is_control,
+                    code=a.code,
+                    name=a.name,
+                    name_en=a.name_en,
+                    account_type=a.account_type.value,
+                    normal_balance=a.normal_balance.value,
+                    parent_code=a.parent_code,
+                    is_control=a.is_control,
                     status=domain.AccountStatus.ACTIVE.value,
                 )
                 for a in missing

@@ -149,6 +149,7 @@ MAX_LEDGER_PAGE = 5000
 
 # -- views ----------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class PostingResult:
     """What posting or reversing returns: the entry, and whether this call was a replay of an earlier one."""
@@ -264,6 +265,7 @@ class AccountLedger:
 
 # -- helpers ---------------------------------------------------------------------------------------------
 
+
 def _tenant(uow: SqlAlchemyUnitOfWork) -> str:
     # Without a tenant the session is unscoped: reading the ledger then would show every bank.
     if uow.tenant_id is None:
@@ -285,9 +287,16 @@ def _check_range(since: date | None, until: date | None) -> None:
 
 def _account_view(a: Account) -> AccountView:
     return AccountView(
-        id=a.id, code=a.code, name=a.name, name_en=a.name_en, account_type=a.account_type,
-        normal_balance=a.normal_balance, parent_code=a.parent_code, is_control=a.is_control,
-        status=a.status, created_at=a.created_at,
+        id=a.id,
+        code=a.code,
+        name=a.name,
+        name_en=a.name_en,
+        account_type=a.account_type,
+        normal_balance=a.normal_balance,
+        parent_code=a.parent_code,
+        is_control=a.is_control,
+        status=a.status,
+        created_at=a.created_at,
     )
 
 
@@ -318,26 +327,44 @@ def _entry_views(uow: SqlAlchemyUnitOfWork, entries: Sequence[JournalEntry]) -> 
     ).all()
     lines: dict[str, list[EntryLineView]] = {i: [] for i in ids}
     for ln, name, name_en in rows:
-        lines[ln.entry_id].append(EntryLineView(
-            line_no=ln.line_no, account_code=ln.account_code, account_name=name, account_name_en=name_en,
-            currency=ln.currency, debit_minor=int(ln.debit_minor), credit_minor=int(ln.credit_minor),
-            memo=ln.memo,
-        ))
-    reversed_by = dict(uow.session.execute(
-        select(JournalEntry.reversal_of, JournalEntry.id)
-        .where(JournalEntry.tenant_id == tid, JournalEntry.reversal_of.in_(ids))
-    ).all())
+        lines[ln.entry_id].append(
+            EntryLineView(
+                line_no=ln.line_no,
+                account_code=ln.account_code,
+                account_name=name,
+                account_name_en=name_en,
+                currency=ln.currency,
+                debit_minor=int(ln.debit_minor),
+                credit_minor=int(ln.credit_minor),
+                memo=ln.memo,
+            )
+        )
+    reversed_by = dict(
+        uow.session.execute(
+            select(JournalEntry.reversal_of, JournalEntry.id).where(
+                JournalEntry.tenant_id == tid, JournalEntry.reversal_of.in_(ids)
+            )
+        ).all()
+    )
     return [
         EntryView(
-            id=e.id, client_key=e.client_key, value_date=e.value_date, posted_at=e.posted_at,
-            description=e.description, source=e.source, reversal_of=e.reversal_of,
-            reversed_by=reversed_by.get(e.id), created_by=e.created_by, lines=lines[e.id],
+            id=e.id,
+            client_key=e.client_key,
+            value_date=e.value_date,
+            posted_at=e.posted_at,
+            description=e.description,
+            source=e.source,
+            reversal_of=e.reversal_of,
+            reversed_by=reversed_by.get(e.id),
+            created_by=e.created_by,
+            lines=lines[e.id],
         )
         for e in entries
     ]
 
 
 # -- accounts --------------------------------------------------------------------------------------------
+
 
 def list_accounts(uow: SqlAlchemyUnitOfWork) -> list[AccountView]:
     """The bank's chart of accounts, by code."""
@@ -378,12 +405,27 @@ def trial_balance(uow: SqlAlchemyUnitOfWork, as_of: date, currency: str | None =
         debit = func.sum(JournalLine.debit_minor)
         credit = func.sum(JournalLine.credit_minor)
         q = (
-            select(Account.code, Account.name, Account.name_en, Account.account_type, Account.normal_balance,
-                   JournalLine.currency, debit, credit)
+            select(
+                Account.code,
+                Account.name,
+                Account.name_en,
+                Account.account_type,
+                Account.normal_balance,
+                JournalLine.currency,
+                debit,
+                credit,
+            )
             .join(Account, Account.id == JournalLine.account_id)
             .where(JournalLine.tenant_id == tid, JournalLine.value_date <= as_of)
-            .group_by(Account.id, Account.code, Account.name, Account.name_en, Account.account_type,
-                      Account.normal_balance, JournalLine.currency)
+            .group_by(
+                Account.id,
+                Account.code,
+                Account.name,
+                Account.name_en,
+                Account.account_type,
+                Account.normal_balance,
+                JournalLine.currency,
+            )
             .order_by(Account.code, JournalLine.currency)
         )
         if currency is not None:
@@ -394,18 +436,33 @@ def trial_balance(uow: SqlAlchemyUnitOfWork, as_of: date, currency: str | None =
         for code, name, name_en, account_type, normal, cur, sum_d, sum_c in uow.session.execute(q):
             d, c = int(sum_d), int(sum_c)
             balance = d - c if normal == NormalBalance.DEBIT else c - d
-            lines.append(TrialBalanceLine(
-                account_code=code, account_name=name, account_name_en=name_en, account_type=account_type,
-                currency=cur, debit_minor=d, credit_minor=c, balance_minor=balance, normal_balance=normal,
-            ))
+            lines.append(
+                TrialBalanceLine(
+                    account_code=code,
+                    account_name=name,
+                    account_name_en=name_en,
+                    account_type=account_type,
+                    currency=cur,
+                    debit_minor=d,
+                    credit_minor=c,
+                    balance_minor=balance,
+                    normal_balance=normal,
+                )
+            )
             td, tc = totals.get(cur, (0, 0))
             totals[cur] = (td + d, tc + c)
         totals = dict(sorted(totals.items()))
-        return TrialBalance(as_of=as_of, lines=lines, totals=totals,
-                            balanced=all(d == c for d, c in totals.values()), currency=currency)
+        return TrialBalance(
+            as_of=as_of,
+            lines=lines,
+            totals=totals,
+            balanced=all(d == c for d, c in totals.values()),
+            currency=currency,
+        )
 
 
 # -- entries ---------------------------------------------------------------------------------------------
+
 
 def get_entry(uow: SqlAlchemyUnitOfWork, entry_id: str) -> EntryView:
     with uow:
@@ -441,10 +498,13 @@ def list_entries(
         q = select(JournalEntry).where(JournalEntry.tenant_id == tid)
         if account_code is not None:
             account = _account(uow, account_code)
-            q = q.where(JournalEntry.id.in_(
-                select(JournalLine.entry_id)
-                .where(JournalLine.tenant_id == tid, JournalLine.account_id == account.id)
-            ))
+            q = q.where(
+                JournalEntry.id.in_(
+                    select(JournalLine.entry_id).where(
+                        JournalLine.tenant_id == tid, JournalLine.account_id == account.id
+                    )
+                )
+            )
         if since is not None:
             q = q.where(JournalEntry.value_date >= since)
         if until is not None:
@@ -452,7 +512,8 @@ def list_entries(
         total = uow.session.scalar(select(func.count()).select_from(q.subquery())) or 0
         entries = uow.session.scalars(
             q.order_by(JournalEntry.value_date.desc(), JournalEntry.posted_at.desc(), JournalEntry.id.desc())
-            .limit(limit).offset(offset)
+            .limit(limit)
+            .offset(offset)
         ).all()
         return EntryPage(entries=_entry_views(uow, entries), total=int(total), limit=limit, offset=offset)
 
@@ -475,8 +536,11 @@ def account_ledger(
         tid = _tenant(uow)
         account = _account(uow, account_code)
         signed = _signed(account.normal_balance)
-        scope = [JournalLine.tenant_id == tid, JournalLine.account_id == account.id,
-                 JournalLine.currency == currency]
+        scope = [
+            JournalLine.tenant_id == tid,
+            JournalLine.account_id == account.id,
+            JournalLine.currency == currency,
+        ]
         if until is not None:
             scope.append(JournalLine.value_date <= until)
 
@@ -497,8 +561,14 @@ def account_ledger(
         order = (JournalLine.value_date, JournalEntry.posted_at, JournalLine.entry_id, JournalLine.line_no)
         window = (
             select(
-                JournalLine.entry_id, JournalLine.line_no, JournalLine.value_date, JournalEntry.posted_at,
-                JournalEntry.description, JournalLine.memo, JournalLine.debit_minor, JournalLine.credit_minor,
+                JournalLine.entry_id,
+                JournalLine.line_no,
+                JournalLine.value_date,
+                JournalEntry.posted_at,
+                JournalEntry.description,
+                JournalLine.memo,
+                JournalLine.debit_minor,
+                JournalLine.credit_minor,
                 func.sum(signed).over(order_by=order, rows=(None, 0)).label("running"),
             )
             .join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
@@ -508,19 +578,35 @@ def account_ledger(
         rows = uow.session.execute(
             select(window)
             .order_by(window.c.value_date, window.c.posted_at, window.c.entry_id, window.c.line_no)
-            .limit(limit).offset(offset)
+            .limit(limit)
+            .offset(offset)
         ).all()
         lines = [
             LedgerLine(
-                entry_id=r.entry_id, line_no=r.line_no, value_date=r.value_date, posted_at=r.posted_at,
-                description=r.description, memo=r.memo, debit_minor=int(r.debit_minor),
-                credit_minor=int(r.credit_minor), balance_minor=opening + int(r.running),
+                entry_id=r.entry_id,
+                line_no=r.line_no,
+                value_date=r.value_date,
+                posted_at=r.posted_at,
+                description=r.description,
+                memo=r.memo,
+                debit_minor=int(r.debit_minor),
+                credit_minor=int(r.credit_minor),
+                balance_minor=opening + int(r.running),
             )
             for r in rows
         ]
         return AccountLedger(
-            account_code=account.code, account_name=account.name, account_name_en=account.name_en,
-            normal_balance=account.normal_balance, currency=currency, since=since, until=until,
-            opening_balance_minor=opening, closing_balance_minor=opening + movement, total=count,
-            limit=limit, offset=offset, lines=lines,
+            account_code=account.code,
+            account_name=account.name,
+            account_name_en=account.name_en,
+            normal_balance=account.normal_balance,
+            currency=currency,
+            since=since,
+            until=until,
+            opening_balance_minor=opening,
+            closing_balance_minor=opening + movement,
+            total=count,
+            limit=limit,
+            offset=offset,
+            lines=lines,
         )

@@ -1,1 +1,5 @@
-"""Risk operations: early warning, collection queues and strategies, promises to pay, roll rates, vintages and write-off."""
+"""Risk operations.
+
+Early warning, collection queues and strategies, promises to pay, roll rates, vintages and write-
+off.
+"""

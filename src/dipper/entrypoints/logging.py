@@ -39,8 +39,14 @@ from dipper.kernel.masking import scrub
 request_id_var: ContextVar[str | None] = ContextVar("dipper_request_id", default=None)
 
 #: Loggers that install their own handlers; they are routed through the root handler instead.
-THIRD_PARTY_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi", "gunicorn.error",
-                       "gunicorn.access")
+THIRD_PARTY_LOGGERS = (
+    "uvicorn",
+    "uvicorn.error",
+    "uvicorn.access",
+    "uvicorn.asgi",
+    "gunicorn.error",
+    "gunicorn.access",
+)
 
 _MARK = "_dipper_handler"
 

@@ -38,7 +38,11 @@ def _exists(customer_id: str) -> Conflict:
 
 def register_customer(cmd: commands.RegisterCustomer, uow: SqlAlchemyUnitOfWork) -> str:
     new = domain.new_customer(
-        kind=cmd.kind, name=cmd.name, id_number=cmd.id_number, phone=cmd.phone, bank_card=cmd.bank_card,
+        kind=cmd.kind,
+        name=cmd.name,
+        id_number=cmd.id_number,
+        phone=cmd.phone,
+        bank_card=cmd.bank_card,
         today=_today(),
     )
     id_bidx = bidx_id_number(new.id_number)
@@ -61,9 +65,11 @@ def register_customer(cmd: commands.RegisterCustomer, uow: SqlAlchemyUnitOfWork)
             if existing is None:
                 raise
             raise _exists(existing) from None
-        uow.emit(events.CustomerRegistered(
-            tenant_id=customer.tenant_id, customer_id=customer.id, kind=customer.kind
-        ))
+        uow.emit(
+            events.CustomerRegistered(
+                tenant_id=customer.tenant_id, customer_id=customer.id, kind=customer.kind
+            )
+        )
         uow.commit()
         return customer.id
 

@@ -106,4 +106,3 @@ def list_customers(uow: SqlAlchemyUnitOfWork, limit: int = 50, offset: int = 0) 
             .offset(offset)
         )
         return CustomerPage(items=[_view(c) for c in rows], total=total, limit=limit, offset=offset)
-

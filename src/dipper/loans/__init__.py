@@ -1,1 +1,5 @@
-"""Loan core: products, credit lines, loans, repayment schedules, accrual, repayment, penalty interest, the end-of-day batch and APR disclosure. Owns every loan balance; posts through accounting."""
+"""Loan core.
+
+Products, credit lines, loans, repayment schedules, accrual, repayment, penalty interest, the end-
+of-day batch and APR disclosure. Owns every loan balance; posts through accounting.
+"""

@@ -1,1 +1,4 @@
-"""Quantitative marketing: segments, response and uplift models, pre-approved whitelists and campaigns with control groups."""
+"""Quantitative marketing.
+
+Segments, response and uplift models, pre-approved whitelists and campaigns with control groups.
+"""

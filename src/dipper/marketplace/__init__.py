@@ -1,1 +1,5 @@
-"""Credit platform: partners and scenes connect by API, banks publish products, applications are routed to banks, checkout installments and signed webhooks."""
+"""Credit platform.
+
+Partners and scenes connect by API, banks publish products, applications are routed to banks,
+checkout installments and signed webhooks.
+"""

@@ -67,9 +67,9 @@ def _apply_python_defaults(obj: Any) -> None:
         if default is None or getattr(obj, key) is not None:
             continue
         if default.is_callable:
-            setattr(obj, key, default.arg(None))  # type: ignore[union-attr, operator]
+            setattr(obj, key, default.arg(None))
         elif default.is_scalar:
-            setattr(obj, key, default.arg)  # type: ignore[union-attr]
+            setattr(obj, key, default.arg)
 
 
 def record_changes(session: Session) -> None:

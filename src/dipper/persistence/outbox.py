@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +27,8 @@ class OutboxMessage(Base):
 
 
 def to_outbox(event: Event) -> OutboxMessage:
-    payload = {k: v for k, v in dataclasses.asdict(event).items()}
+    # Dates and decimals become ISO strings: the payload is plain JSON for any consumer.
+    payload = json.loads(json.dumps(dataclasses.asdict(event), default=str))
     return OutboxMessage(
         tenant_id=event.tenant_id,
         topic=f"{type(event).__module__.split('.')[1]}.{type(event).__name__}",

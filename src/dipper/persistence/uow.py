@@ -59,7 +59,11 @@ class SqlAlchemyUnitOfWork:
     def for_tenant(self, tenant_id: str) -> SqlAlchemyUnitOfWork:
         """A fresh unit of work for another tenant, same actor (e.g. provisioning a new bank)."""
         return SqlAlchemyUnitOfWork(
-            self.session_factory, tenant_id=tenant_id, actor=self.actor, request_id=self.request_id, action=self.action
+            self.session_factory,
+            tenant_id=tenant_id,
+            actor=self.actor,
+            request_id=self.request_id,
+            action=self.action,
         )
 
     def emit(self, event: Event) -> None:

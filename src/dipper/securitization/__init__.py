@@ -1,1 +1,4 @@
-"""ABS factory: pool selection, cash-flow projection, tranches, waterfalls and investor reports."""
+"""ABS factory.
+
+Pool selection, cash-flow projection, tranches, waterfalls and investor reports.
+"""

@@ -244,10 +244,7 @@ def test_the_database_refuses_changes_that_bypass_the_orm_flush(bank: Any, state
         except DBAPIError as exc:
             assert "immutable" in str(exc)
         else:
-            pytest.fail(
-                "the ledger's append-only triggers are missing: the migration history must run "
-                "dipper.accounting.adapters.immutability_ddl(dialect)"
-            )
+            pytest.fail("the ledger's append-only triggers are missing (migration 0002)")
     assert counts(bank)[:2] == (1, 2)
     view = queries.get_entry(bank.container.uow(bank.tenant_id), entry_id)
     assert view.description == "test entry"

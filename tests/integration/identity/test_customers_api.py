@@ -37,8 +37,16 @@ def test_register_returns_masked_view(client, bank):
     assert body["bank_card_masked"] == "622202*********0128"
     for plain in (NAME, ID_NUMBER, PHONE, CARD):
         assert plain not in r.text
-    assert set(body) == {"id", "kind", "status", "name_masked", "id_number_masked", "phone_masked",
-                         "bank_card_masked", "created_at"}
+    assert set(body) == {
+        "id",
+        "kind",
+        "status",
+        "name_masked",
+        "id_number_masked",
+        "phone_masked",
+        "bank_card_masked",
+        "created_at",
+    }
 
     got = client.get(f"{URL}/{body['id']}", headers=admin)
     assert got.status_code == 200 and got.json() == body
@@ -217,15 +225,20 @@ def test_audit_and_outbox_hold_no_personal_data(client, bank, container):
         assert [e.operation for e in entries] == ["create"]
         assert entries[0].entity_type == "identity_customer" and entries[0].after_digest
         messages = s.scalars(
-            select(OutboxMessage).where(OutboxMessage.tenant_id == bank.tenant_id,
-                                        OutboxMessage.topic == "identity.CustomerRegistered")
+            select(OutboxMessage).where(
+                OutboxMessage.tenant_id == bank.tenant_id,
+                OutboxMessage.topic == "identity.CustomerRegistered",
+            )
         ).all()
         assert [m.payload for m in messages] == [
             {"tenant_id": bank.tenant_id, "customer_id": customer_id, "kind": "person"}
         ]
         row = s.execute(
-            text("SELECT name, id_number, phone, bank_card, name_bidx, id_number_bidx FROM identity_customer "
-                 "WHERE id = :id"), {"id": customer_id}
+            text(
+                "SELECT name, id_number, phone, bank_card, name_bidx, id_number_bidx FROM identity_customer "
+                "WHERE id = :id"
+            ),
+            {"id": customer_id},
         ).one()
     stored = json.dumps(list(row), ensure_ascii=False)
     for plain in (NAME, ID_NUMBER, ID_NUMBER[:-1], PHONE, CARD):

@@ -51,10 +51,15 @@ def _key_ids(raw: dict[str, tuple[str | None, ...]]) -> set[str]:
 
 
 def _register(container, bank, seq: int, phone: str | None) -> str:
-    return container.handle(commands.RegisterCustomer(
-        tenant_id=bank.tenant_id, name=f"测试{'甲乙丙丁戊己'[seq % 6]}", id_number=make_id(seq), phone=phone,
-        bank_card="6222021234567890128" if seq % 2 else None,
-    ))
+    return container.handle(
+        commands.RegisterCustomer(
+            tenant_id=bank.tenant_id,
+            name=f"测试{'甲乙丙丁戊己'[seq % 6]}",
+            id_number=make_id(seq),
+            phone=phone,
+            bank_card="6222021234567890128" if seq % 2 else None,
+        )
+    )
 
 
 def test_rotation_keeps_old_rows_readable_and_reencrypt_moves_them(container, bank, keyring_restored):

@@ -64,7 +64,7 @@ def test_key_value_format(restore_logging):
     with bind_request_id("abc"):
         logging.getLogger("dipper.test").info("phone %s", PHONE)
     line = out.getvalue().strip()
-    assert " level=INFO logger=dipper.test request_id=abc msg=\"phone 138****8000\"" in line
+    assert ' level=INFO logger=dipper.test request_id=abc msg="phone 138****8000"' in line
     assert line.startswith("ts=")
 
 

@@ -70,9 +70,15 @@ def test_personal_data_never_reaches_the_database_file_or_the_logs(
         upgrade(container.engine)
         tenant_id = new_id()
         container.handle(access_commands.CreateTenant(tenant_id=tenant_id, code="piibank", name="PII Bank"))
-        container.handle(access_commands.CreateUser(
-            tenant_id=tenant_id, username="admin", display_name="Admin", password=PASSWORD, roles=("admin",)
-        ))
+        container.handle(
+            access_commands.CreateUser(
+                tenant_id=tenant_id,
+                username="admin",
+                display_name="Admin",
+                password=PASSWORD,
+                roles=("admin",),
+            )
+        )
 
         with TestClient(create_app(container)) as client:
             login = {"tenant": "piibank", "username": "admin", "password": PASSWORD}
@@ -84,9 +90,16 @@ def test_personal_data_never_reaches_the_database_file_or_the_logs(
                 assert r.status_code == 200, r.text
                 return [c["id"] for c in r.json()["items"]]
 
-            created = client.post("/api/v1/customers", headers=headers, json={
-                "name": NAME, "id_number": ID_NUMBER, "phone": PHONE, "bank_card": CARD,
-            })
+            created = client.post(
+                "/api/v1/customers",
+                headers=headers,
+                json={
+                    "name": NAME,
+                    "id_number": ID_NUMBER,
+                    "phone": PHONE,
+                    "bank_card": CARD,
+                },
+            )
             assert created.status_code == 201, created.text
             customer_id = created.json()["id"]
 
@@ -102,8 +115,9 @@ def test_personal_data_never_reaches_the_database_file_or_the_logs(
             listed = client.get("/api/v1/customers", headers=headers).json()
             assert [c["id"] for c in listed["items"]] == [customer_id]
 
-            updated = client.put(f"/api/v1/customers/{customer_id}/contact", headers=headers,
-                                 json={"phone": NEW_PHONE})
+            updated = client.put(
+                f"/api/v1/customers/{customer_id}/contact", headers=headers, json={"phone": NEW_PHONE}
+            )
             assert updated.json()["phone_masked"] == "186****2222"
             assert search(phone=NEW_PHONE) == [customer_id]
 

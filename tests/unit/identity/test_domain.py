@@ -213,8 +213,12 @@ def test_business_names_are_longer_and_may_hold_digits() -> None:
 
 def test_new_customer_validates_and_normalizes() -> None:
     new = domain.new_customer(
-        kind="person", name=" 张三 ", id_number="110105 19900307 1239", phone="+86 13800138000",
-        bank_card="6222 0212 3456 7890 128", today=TODAY,
+        kind="person",
+        name=" 张三 ",
+        id_number="110105 19900307 1239",
+        phone="+86 13800138000",
+        bank_card="6222 0212 3456 7890 128",
+        today=TODAY,
     )
     assert new == domain.NewCustomer(
         CustomerKind.PERSON, "张三", "110105199003071239", "13800138000", "6222021234567890128"
@@ -235,13 +239,23 @@ def test_new_customer_rejects_unknown_kind() -> None:
 
 def test_business_customer_uses_uscc() -> None:
     new = domain.new_customer(
-        kind="business", name="北京测试科技有限公司", id_number="91110000600037341L",
-        phone=None, bank_card=None, today=TODAY,
+        kind="business",
+        name="北京测试科技有限公司",
+        id_number="91110000600037341L",
+        phone=None,
+        bank_card=None,
+        today=TODAY,
     )
     assert new.id_number == "91110000600037341L"
     with pytest.raises(ValidationFailed):
-        domain.new_customer(kind="business", name="北京测试科技有限公司", id_number=VALID, phone=None,
-                            bank_card=None, today=TODAY)
+        domain.new_customer(
+            kind="business",
+            name="北京测试科技有限公司",
+            id_number=VALID,
+            phone=None,
+            bank_card=None,
+            today=TODAY,
+        )
 
 
 def test_mask_customer() -> None:
@@ -253,8 +267,9 @@ def test_mask_customer() -> None:
 
 
 def test_commands_do_not_print_personal_data() -> None:
-    cmd = RegisterCustomer(tenant_id="t", name="张三", id_number=VALID, phone="13800138000",
-                           bank_card="6222021234567890128")
+    cmd = RegisterCustomer(
+        tenant_id="t", name="张三", id_number=VALID, phone="13800138000", bank_card="6222021234567890128"
+    )
     text = repr(cmd) + str(cmd)
     for value in ("张三", VALID, "13800138000", "6222021234567890128"):
         assert value not in text

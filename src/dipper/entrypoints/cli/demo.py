@@ -77,14 +77,18 @@ class DemoEntry:
 
 def _disbursement(key: str, when: date, borrower: str, amount: int) -> DemoEntry:
     return DemoEntry(
-        key, when, f"贷款发放 Loan disbursement: {borrower}",
+        key,
+        when,
+        f"贷款发放 Loan disbursement: {borrower}",
         (_line(LOANS, debit=amount), _line(DUE_FROM_BANKS, credit=amount)),
     )
 
 
 def _repayment(key: str, when: date, borrower: str, principal: int, interest: int) -> DemoEntry:
     return DemoEntry(
-        key, when, f"贷款还款 Loan repayment: {borrower}",
+        key,
+        when,
+        f"贷款还款 Loan repayment: {borrower}",
         (
             _line(DUE_FROM_BANKS, debit=principal + interest),
             _line(LOANS, credit=principal),
@@ -95,7 +99,9 @@ def _repayment(key: str, when: date, borrower: str, principal: int, interest: in
 
 DEMO_ENTRIES: tuple[DemoEntry, ...] = (
     DemoEntry(
-        "demo-opening-capital", date(2026, 1, 5), "实收资本注入 Paid-in capital received",
+        "demo-opening-capital",
+        date(2026, 1, 5),
+        "实收资本注入 Paid-in capital received",
         (_line(DUE_FROM_BANKS, debit=50_000_000), _line(PAID_IN_CAPITAL, credit=50_000_000)),
     ),
     _disbursement("demo-disburse-001", date(2026, 1, 12), "张伟 consumer loan", 200_000),

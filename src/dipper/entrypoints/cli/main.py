@@ -70,9 +70,7 @@ class _Group(TyperGroup):
         except OperationalError as exc:
             message = str(exc.orig) if exc.orig is not None else str(exc).splitlines()[0]
             missing = "no such table" in message or "does not exist" in message
-            output.error(
-                "database", message, hint="run `dipper db upgrade` first" if missing else None
-            )
+            output.error("database", message, hint="run `dipper db upgrade` first" if missing else None)
             raise typer.Exit(EXIT_ENVIRONMENT) from None
 
 
@@ -387,8 +385,13 @@ def tenant_create(
         if admin:
             try:
                 user_id, password = _create_user(
-                    container, tenant_id, username=admin_username, display_name="Administrator",
-                    roles=(Role.ADMIN.value,), password=password, how=how,
+                    container,
+                    tenant_id,
+                    username=admin_username,
+                    display_name="Administrator",
+                    roles=(Role.ADMIN.value,),
+                    password=password,
+                    how=how,
                 )
             except DomainError:
                 output.note(
@@ -441,13 +444,23 @@ def user_create(
             raise Conflict(f"user {username!r} exists", code="user_exists")
         secret, how = _obtain_password(password, generate, username, "--password")
         user_id, secret = _create_user(
-            container, tenant_id, username=username, display_name=display_name or username,
-            roles=roles, password=secret, how=how,
+            container,
+            tenant_id,
+            username=username,
+            display_name=display_name or username,
+            roles=roles,
+            password=secret,
+            how=how,
         )
     output.print_fields(
         "user created",
-        [("bank", tenant), ("username", username), ("roles", roles), ("id", user_id),
-         _password_field(secret, how)],
+        [
+            ("bank", tenant),
+            ("username", username),
+            ("roles", roles),
+            ("id", user_id),
+            _password_field(secret, how),
+        ],
     )
 
 
@@ -462,8 +475,14 @@ def user_list(tenant: TenantCode, database_url: DatabaseUrl = None, as_json: AsJ
         return
     output.print_table(
         rows,
-        [("username", "username"), ("display_name", "name"), ("roles", "roles"), ("status", "status"),
-         ("created_at", "created"), ("id", "id")],
+        [
+            ("username", "username"),
+            ("display_name", "name"),
+            ("roles", "roles"),
+            ("status", "status"),
+            ("created_at", "created"),
+            ("id", "id"),
+        ],
         title=f"users of {tenant}",
         empty=f"no users in {tenant} yet",
     )

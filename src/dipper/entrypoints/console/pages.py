@@ -325,8 +325,15 @@ def _to_login(request: Request) -> Response:
 
 
 def render_error(request: Request, status: int, message_key: str, **params: Any) -> HTMLResponse:
-    return render(request, "error.html", status=status, title_key=f"error.{status}.title",
-                  message_key=message_key, params=params, error_status=status)
+    return render(
+        request,
+        "error.html",
+        status=status,
+        title_key=f"error.{status}.title",
+        message_key=message_key,
+        params=params,
+        error_status=status,
+    )
 
 
 class ConsoleRoute(APIRoute):
@@ -343,8 +350,9 @@ class ConsoleRoute(APIRoute):
             except Unauthenticated:
                 return _to_login(request)
             except PermissionDenied as e:
-                return render_error(request, 403, "error.403.message",
-                                    permission=e.details.get("permission", ""))
+                return render_error(
+                    request, 403, "error.403.message", permission=e.details.get("permission", "")
+                )
             except DomainError as e:
                 status = e.http_status if e.http_status in (400, 404, 409, 422) else 400
                 return render_error(request, status, "error.generic.message")
@@ -365,17 +373,36 @@ def install(app: FastAPI) -> None:
 # --------------------------------------------------------------------------- sign-in
 
 
-def _login_page(request: Request, *, status: int = 200, error_key: str | None = None,
-                bank: str = "", username: str = "", next_url: str = "") -> HTMLResponse:
+def _login_page(
+    request: Request,
+    *,
+    status: int = 200,
+    error_key: str | None = None,
+    bank: str = "",
+    username: str = "",
+    next_url: str = "",
+) -> HTMLResponse:
     # The login form has no session yet: its CSRF token is bound to a random nonce in its own cookie.
     nonce = request.cookies.get(LOGIN_NONCE_COOKIE) or secrets.token_urlsafe(24)
     response = render(
-        request, "login.html", status=status, title_key="login.title", error_key=error_key, bank=bank,
-        username=username, next_url=_safe_next(next_url),
+        request,
+        "login.html",
+        status=status,
+        title_key="login.title",
+        error_key=error_key,
+        bank=bank,
+        username=username,
+        next_url=_safe_next(next_url),
         login_csrf=csrf_token(_container(request), nonce, "login"),
     )
-    response.set_cookie(LOGIN_NONCE_COOKIE, nonce, httponly=True, samesite="lax", path=f"{PREFIX}/login",
-                        secure=_container(request).settings.session_cookie_secure)
+    response.set_cookie(
+        LOGIN_NONCE_COOKIE,
+        nonce,
+        httponly=True,
+        samesite="lax",
+        path=f"{PREFIX}/login",
+        secure=_container(request).settings.session_cookie_secure,
+    )
     return response
 
 
@@ -399,11 +426,13 @@ def login(
     container = _container(request)
     bank, username = bank.strip().lower(), username.strip()
     if not _csrf_ok(container, csrf_token, request.cookies.get(LOGIN_NONCE_COOKIE), "login"):
-        return _login_page(request, status=403, error_key="login.error.expired", bank=bank, username=username,
-                           next_url=next)
+        return _login_page(
+            request, status=403, error_key="login.error.expired", bank=bank, username=username, next_url=next
+        )
     if not (bank and username and password) or len(bank) > 32 or len(username) > 64 or len(password) > 256:
-        return _login_page(request, status=400, error_key="login.error.missing", bank=bank, username=username,
-                           next_url=next)
+        return _login_page(
+            request, status=400, error_key="login.error.missing", bank=bank, username=username, next_url=next
+        )
     try:
         issued = container.handle(
             access_commands.Login(tenant_id=bank, username=username, password=password),
@@ -413,12 +442,18 @@ def login(
             action="POST /console/login",
         )
     except Unauthenticated:
-        return _login_page(request, status=401, error_key="login.error.invalid", bank=bank, username=username,
-                           next_url=next)
+        return _login_page(
+            request, status=401, error_key="login.error.invalid", bank=bank, username=username, next_url=next
+        )
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(
-        SESSION_COOKIE, issued.token, httponly=True, samesite="lax", path="/",
-        secure=container.settings.session_cookie_secure, max_age=container.settings.session_ttl_minutes * 60,
+        SESSION_COOKIE,
+        issued.token,
+        httponly=True,
+        samesite="lax",
+        path="/",
+        secure=container.settings.session_cookie_secure,
+        max_age=container.settings.session_ttl_minutes * 60,
     )
     response.delete_cookie(LOGIN_NONCE_COOKIE, path=f"{PREFIX}/login")
     return response
@@ -471,8 +506,9 @@ def module_page(slug: str, c: ConsoleDep) -> Response:
     if module is None:
         return render_error(c.request, 404, "error.404.message")
     c.require(module.permission)
-    return render(c.request, "module.html", title_key=f"module.{slug}.name", active=f"module:{slug}",
-                  module=module)
+    return render(
+        c.request, "module.html", title_key=f"module.{slug}.name", active=f"module:{slug}", module=module
+    )
 
 
 # --------------------------------------------------------------------------- general ledger
@@ -502,15 +538,17 @@ def trial_balance_view(tb: Any, t: i18n.Translator) -> dict[str, Any]:
     for line in sorted(tb.lines, key=lambda ln: (ln.currency, ln.account_code)):
         name = line.account_name if t.lang == "zh-CN" else (line.account_name_en or line.account_name)
         type_key = f"account_type.{line.account_type}"
-        rows.append({
-            "code": line.account_code,
-            "name": name,
-            "type": t(type_key) if t.has(type_key) else line.account_type,
-            "currency": line.currency,
-            "debit": line.debit_minor,
-            "credit": line.credit_minor,
-            "balance": line.balance_minor,
-        })
+        rows.append(
+            {
+                "code": line.account_code,
+                "name": name,
+                "type": t(type_key) if t.has(type_key) else line.account_type,
+                "currency": line.currency,
+                "debit": line.debit_minor,
+                "credit": line.credit_minor,
+                "balance": line.balance_minor,
+            }
+        )
     totals = [
         {"currency": cur, "debit": debit, "credit": credit, "balanced": debit == credit}
         for cur, (debit, credit) in sorted(tb.totals.items())
@@ -541,8 +579,14 @@ def ledger(c: ConsoleDep, as_of: str = "", currency: str = "") -> Response:
     chosen = chosen or today
     currency = currency.strip().upper()
     currency = currency if _CURRENCY.match(currency) else ""
-    context: dict[str, Any] = {"as_of": chosen.isoformat(), "currency": currency, "bad_date": bad_date,
-                               "available": accounting is not None, "currencies": [], "view": None}
+    context: dict[str, Any] = {
+        "as_of": chosen.isoformat(),
+        "currency": currency,
+        "bad_date": bad_date,
+        "available": accounting is not None,
+        "currencies": [],
+        "view": None,
+    }
     if accounting is not None:
         t = i18n.Translator(i18n.request_language(c.request))
         everything = accounting.trial_balance(c.uow(), chosen)
@@ -575,8 +619,13 @@ def audit(c: ConsoleDep, entity_type: str = "", actor: str = "", page: str = "1"
     c.require(Permission.AUDIT_READ)
     entity_type, actor = entity_type.strip()[:64], actor.strip()[:64]
     number = _page_number(page)
-    result = access.audit_log(c.uow(), entity_type=entity_type or None, actor_id=actor or None,
-                              limit=AUDIT_PAGE_SIZE, offset=(number - 1) * AUDIT_PAGE_SIZE)
+    result = access.audit_log(
+        c.uow(),
+        entity_type=entity_type or None,
+        actor_id=actor or None,
+        limit=AUDIT_PAGE_SIZE,
+        offset=(number - 1) * AUDIT_PAGE_SIZE,
+    )
     pages = max(1, math.ceil(result.total / AUDIT_PAGE_SIZE))
     users = access.list_users(c.uow())
     usernames = {u["id"]: u["username"] for u in users}
@@ -589,8 +638,14 @@ def audit(c: ConsoleDep, entity_type: str = "", actor: str = "", page: str = "1"
         return f"{PREFIX}/audit?" + urlencode({**filters, "page": n})
 
     context: dict[str, Any] = {
-        "entries": entries, "total": result.total, "page": number, "pages": pages, "page_url": page_url,
-        "entity_type": entity_type, "actor": actor, "users": users,
+        "entries": entries,
+        "total": result.total,
+        "page": number,
+        "pages": pages,
+        "page_url": page_url,
+        "entity_type": entity_type,
+        "actor": actor,
+        "users": users,
         "first": (number - 1) * AUDIT_PAGE_SIZE + 1 if entries else 0,
         "last": (number - 1) * AUDIT_PAGE_SIZE + len(entries),
     }
@@ -609,8 +664,15 @@ def settings_page(c: ConsoleDep) -> Response:
     users = access.list_users(c.uow()) if can_users else None
     changes = access.list_changes(c.uow(), "pending") if can_changes else None
     usernames = {u["id"]: u["username"] for u in (users or [])}
-    return render(c.request, "settings.html", title_key="settings.title", active="settings", users=users,
-                  changes=changes, usernames=usernames)
+    return render(
+        c.request,
+        "settings.html",
+        title_key="settings.title",
+        active="settings",
+        users=users,
+        changes=changes,
+        usernames=usernames,
+    )
 
 
 __all__ = ["format_minor", "install", "router"]

@@ -22,7 +22,10 @@ TAGS = [
     {"name": "system", "description": "Health, readiness and metrics"},
     {"name": "auth", "description": "Staff sign-in and the current caller"},
     {"name": "access", "description": "Users, partner API keys, maker-checker and the audit log"},
-    {"name": "accounting", "description": "Chart of accounts, journal entries, balances and the trial balance"},
+    {
+        "name": "accounting",
+        "description": "Chart of accounts, journal entries, balances and the trial balance",
+    },
     {"name": "customers", "description": "Borrowers' identities (personal data encrypted and masked)"},
 ]
 

@@ -17,7 +17,9 @@ from dipper.kernel.messages import Command
 
 SESSION_COOKIE = "dipper_session"
 
-_bearer = HTTPBearer(auto_error=False, description="A staff session token (dps_…) or a partner API key (dpk_…)")
+_bearer = HTTPBearer(
+    auto_error=False, description="A staff session token (dps_…) or a partner API key (dpk_…)"
+)
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="A partner API key (dpk_…)")
 
 

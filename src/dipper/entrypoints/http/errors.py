@@ -49,8 +49,13 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     body = {"code": code, "message": message, "details": details or {}}
     return JSONResponse(body, status_code=status, headers=headers)
 
@@ -59,7 +64,9 @@ def _clean_validation_errors(errors: list[Any]) -> list[dict[str, Any]]:
     clean = []
     for e in errors:
         # Never echo the submitted value back: it may be personal data.
-        clean.append({"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", ""), "type": e.get("type", "")})
+        clean.append(
+            {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", ""), "type": e.get("type", "")}
+        )
     return clean
 
 
@@ -72,7 +79,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         return error_response(
-            422, "invalid_request", "the request does not match the schema",
+            422,
+            "invalid_request",
+            "the request does not match the schema",
             {"errors": _clean_validation_errors(list(exc.errors()))},
         )
 
@@ -86,4 +95,6 @@ def install(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         rid = getattr(request.state, "request_id", None)
         log.exception("unhandled error (request %s)", rid)
-        return error_response(500, "internal_error", "internal error; quote the request id", {"request_id": rid})
+        return error_response(
+            500, "internal_error", "internal error; quote the request id", {"request_id": rid}
+        )

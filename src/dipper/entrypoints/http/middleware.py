@@ -34,7 +34,7 @@ def route_template(scope: Any) -> str | None:
         return str(template)
     path = scope.get("path", "")
     if rendered and path.endswith(rendered):
-        return path[: len(path) - len(rendered)] + template
+        return str(path[: len(path) - len(rendered)] + template)
     return str(template)
 
 
@@ -65,7 +65,10 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "dipper_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=self.registry
+            "dipper_http_requests_total",
+            "HTTP requests",
+            ["method", "route", "status"],
+            registry=self.registry,
         )
         self.latency = Histogram(
             "dipper_http_request_seconds",

@@ -18,13 +18,23 @@ auth_router = APIRouter(prefix="/auth", tags=["auth"])
 router = APIRouter(tags=["access"])
 
 RoleName = Literal[
-    "admin", "product_manager", "risk_analyst", "operations", "collector", "abs_analyst", "auditor", "read_only"
+    "admin",
+    "product_manager",
+    "risk_analyst",
+    "operations",
+    "collector",
+    "abs_analyst",
+    "auditor",
+    "read_only",
 ]
 
 
 class LoginIn(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"tenant": "demo", "username": "admin",
-                                                              "password": "dipper-demo-2026"}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"tenant": "demo", "username": "admin", "password": "dipper-demo-2026"}]
+        }
+    )
     tenant: str = Field(min_length=1, max_length=32, description="The bank's code")
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=256)
@@ -56,8 +66,12 @@ def login(body: LoginIn, container: ContainerDep, response: Response) -> Session
         tenant_id=None,  # ``tenant_id`` of Login carries the bank code; the session is scoped after sign-in
     )
     response.set_cookie(
-        SESSION_COOKIE, issued.token, httponly=True, samesite="lax",
-        secure=container.settings.session_cookie_secure, max_age=container.settings.session_ttl_minutes * 60,
+        SESSION_COOKIE,
+        issued.token,
+        httponly=True,
+        samesite="lax",
+        secure=container.settings.session_cookie_secure,
+        max_age=container.settings.session_ttl_minutes * 60,
     )
     return SessionOut(token=issued.token, tenant_id=issued.tenant_id, user_id=issued.user_id)
 
@@ -103,8 +117,18 @@ def get_tenant(ctx: Annotated[Ctx, Depends(allow(P.TENANT_READ))]) -> Any:
 
 
 class UserIn(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"username": "li.na", "display_name": "李娜",
-                                                              "password": "Str0ng-pass!", "roles": ["operations"]}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "username": "li.na",
+                    "display_name": "李娜",
+                    "password": "Str0ng-pass!",
+                    "roles": ["operations"],
+                }
+            ]
+        }
+    )
     username: str = Field(min_length=2, max_length=64)
     display_name: str = Field(default="", max_length=200)
     password: str = Field(min_length=10, max_length=256)
@@ -132,10 +156,15 @@ def list_users(ctx: Annotated[Ctx, Depends(allow(P.USERS_READ))]) -> Any:
 
 @router.post("/users", response_model=UserOut, status_code=201)
 def create_user(body: UserIn, ctx: Annotated[Ctx, Depends(allow(P.USERS_MANAGE))]) -> Any:
-    user_id = ctx.handle(commands.CreateUser(
-        tenant_id=ctx.tenant_id, username=body.username, display_name=body.display_name,
-        password=body.password, roles=tuple(body.roles),
-    ))
+    user_id = ctx.handle(
+        commands.CreateUser(
+            tenant_id=ctx.tenant_id,
+            username=body.username,
+            display_name=body.display_name,
+            password=body.password,
+            roles=tuple(body.roles),
+        )
+    )
     return access.get_user(ctx.uow(), user_id)
 
 
@@ -145,13 +174,17 @@ def get_user(user_id: str, ctx: Annotated[Ctx, Depends(allow(P.USERS_READ))]) ->
 
 
 @router.put("/users/{user_id}/status", response_model=UserOut)
-def set_user_status(user_id: str, body: UserStatusIn, ctx: Annotated[Ctx, Depends(allow(P.USERS_MANAGE))]) -> Any:
+def set_user_status(
+    user_id: str, body: UserStatusIn, ctx: Annotated[Ctx, Depends(allow(P.USERS_MANAGE))]
+) -> Any:
     ctx.handle(commands.SetUserStatus(tenant_id=ctx.tenant_id, user_id=user_id, status=body.status))
     return access.get_user(ctx.uow(), user_id)
 
 
 class ApiKeyIn(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "edu-partner", "permissions": ["customers.read"]}]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name": "edu-partner", "permissions": ["customers.read"]}]}
+    )
     name: str = Field(min_length=1, max_length=200)
     permissions: list[str] = Field(min_length=1, max_length=64)
 
@@ -179,8 +212,9 @@ def list_api_keys(ctx: Annotated[Ctx, Depends(allow(P.API_KEYS_MANAGE))]) -> Any
 def issue_api_key(body: ApiKeyIn, ctx: Annotated[Ctx, Depends(allow(P.API_KEYS_MANAGE))]) -> Any:
     if ctx.principal.actor.kind != "user":
         raise PermissionDenied("only staff users issue API keys", code="permission_denied")
-    issued = ctx.handle(commands.IssueApiKey(tenant_id=ctx.tenant_id, name=body.name,
-                                             permissions=tuple(body.permissions)))
+    issued = ctx.handle(
+        commands.IssueApiKey(tenant_id=ctx.tenant_id, name=body.name, permissions=tuple(body.permissions))
+    )
     return {**access.get_api_key(ctx.uow(), issued.api_key_id), "secret": issued.secret}
 
 
@@ -196,9 +230,18 @@ def revoke_api_key(api_key_id: str, ctx: Annotated[Ctx, Depends(allow(P.API_KEYS
 
 
 class ChangeIn(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "kind": "tenant.settings", "target": "tenant", "summary": "Lower the APR ceiling",
-        "payload": {"apr_ceiling": "0.18"}}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "kind": "tenant.settings",
+                    "target": "tenant",
+                    "summary": "Lower the APR ceiling",
+                    "payload": {"apr_ceiling": "0.18"},
+                }
+            ]
+        }
+    )
     kind: str = Field(min_length=1, max_length=64)
     target: str = Field(default="", max_length=200)
     summary: str = Field(default="", max_length=500)
@@ -234,9 +277,15 @@ def list_changes(
 
 @router.post("/changes", response_model=ChangeOut, status_code=201)
 def propose_change(body: ChangeIn, ctx: Annotated[Ctx, Depends(allow(P.CHANGES_READ))]) -> Any:
-    change_id = ctx.handle(commands.ProposeChange(
-        tenant_id=ctx.tenant_id, kind=body.kind, target=body.target, summary=body.summary, payload=body.payload
-    ))
+    change_id = ctx.handle(
+        commands.ProposeChange(
+            tenant_id=ctx.tenant_id,
+            kind=body.kind,
+            target=body.target,
+            summary=body.summary,
+            payload=body.payload,
+        )
+    )
     return access.get_change(ctx.uow(), change_id)
 
 
@@ -246,14 +295,22 @@ def get_change(change_id: str, ctx: Annotated[Ctx, Depends(allow(P.CHANGES_READ)
 
 
 @router.post("/changes/{change_id}/approve", response_model=ChangeOut)
-def approve_change(change_id: str, body: DecisionIn, ctx: Annotated[Ctx, Depends(allow(P.CHANGES_READ))]) -> Any:
-    ctx.handle(commands.DecideChange(tenant_id=ctx.tenant_id, change_id=change_id, approve=True, note=body.note))
+def approve_change(
+    change_id: str, body: DecisionIn, ctx: Annotated[Ctx, Depends(allow(P.CHANGES_READ))]
+) -> Any:
+    ctx.handle(
+        commands.DecideChange(tenant_id=ctx.tenant_id, change_id=change_id, approve=True, note=body.note)
+    )
     return access.get_change(ctx.uow(), change_id)
 
 
 @router.post("/changes/{change_id}/reject", response_model=ChangeOut)
-def reject_change(change_id: str, body: DecisionIn, ctx: Annotated[Ctx, Depends(allow(P.CHANGES_READ))]) -> Any:
-    ctx.handle(commands.DecideChange(tenant_id=ctx.tenant_id, change_id=change_id, approve=False, note=body.note))
+def reject_change(
+    change_id: str, body: DecisionIn, ctx: Annotated[Ctx, Depends(allow(P.CHANGES_READ))]
+) -> Any:
+    ctx.handle(
+        commands.DecideChange(tenant_id=ctx.tenant_id, change_id=change_id, approve=False, note=body.note)
+    )
     return access.get_change(ctx.uow(), change_id)
 
 
@@ -286,6 +343,7 @@ def audit_log(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Any:
-    page = access.audit_log(ctx.uow(), entity_type=entity_type, entity_id=entity_id, actor_id=actor_id,
-                            limit=limit, offset=offset)
+    page = access.audit_log(
+        ctx.uow(), entity_type=entity_type, entity_id=entity_id, actor_id=actor_id, limit=limit, offset=offset
+    )
     return {"entries": page.entries, "total": page.total}

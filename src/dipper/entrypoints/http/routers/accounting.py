@@ -39,26 +39,49 @@ IdempotencyKey = Annotated[
     ),
 ]
 _CLIENT_KEY = re.compile(ledger.CLIENT_KEY_PATTERN)
-Minor = Annotated[int, Field(ge=0, le=ledger.MAX_AMOUNT_MINOR, strict=True,
-                             description="Integer minor units (fen); 0 on the side not used")]
+Minor = Annotated[
+    int,
+    Field(
+        ge=0,
+        le=ledger.MAX_AMOUNT_MINOR,
+        strict=True,
+        description="Integer minor units (fen); 0 on the side not used",
+    ),
+]
 
 
 def _client_key(key: str | None) -> str:
     if key is None or not key:
-        raise DomainError("this request moves money: send an Idempotency-Key header",
-                          code="idempotency_key_required")
+        raise DomainError(
+            "this request moves money: send an Idempotency-Key header", code="idempotency_key_required"
+        )
     if not _CLIENT_KEY.fullmatch(key):
-        raise DomainError("Idempotency-Key: 1-128 printable ASCII characters without spaces",
-                          code="invalid_idempotency_key")
+        raise DomainError(
+            "Idempotency-Key: 1-128 printable ASCII characters without spaces", code="invalid_idempotency_key"
+        )
     return key
 
 
 # -- accounts ---------------------------------------------------------------------------------------------
 
+
 class AccountIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "code": "130301", "name": "贷款-消费贷款", "name_en": "Loans - consumer", "account_type": "asset",
-        "parent_code": "1303", "is_control": True, "contra": False}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "code": "130301",
+                    "name": "贷款-消费贷款",
+                    "name_en": "Loans - consumer",
+                    "account_type": "asset",
+                    "parent_code": "1303",
+                    "is_control": True,
+                    "contra": False,
+                }
+            ]
+        },
+    )
     code: str = Field(pattern=ledger.ACCOUNT_CODE_PATTERN, description="4 digits, then 2 per sub-level")
     name: str = Field(min_length=1, max_length=ledger.MAX_NAME, description="Name in Chinese (zh-CN)")
     name_en: str = Field(min_length=1, max_length=ledger.MAX_NAME)
@@ -89,11 +112,18 @@ def list_accounts(ctx: Read) -> Any:
 
 @router.post("/accounts", response_model=AccountOut, status_code=201)
 def open_account(body: AccountIn, ctx: ManageAccounts) -> Any:
-    ctx.handle(commands.OpenAccount(
-        tenant_id=ctx.tenant_id, code=body.code, name=body.name, name_en=body.name_en,
-        account_type=body.account_type, parent_code=body.parent_code, is_control=body.is_control,
-        contra=body.contra,
-    ))
+    ctx.handle(
+        commands.OpenAccount(
+            tenant_id=ctx.tenant_id,
+            code=body.code,
+            name=body.name,
+            name_en=body.name_en,
+            account_type=body.account_type,
+            parent_code=body.parent_code,
+            is_control=body.is_control,
+            contra=body.contra,
+        )
+    )
     return ledger.get_account(ctx.uow(), body.code)
 
 
@@ -120,8 +150,13 @@ def account_balance(
     as_of = as_of or ctx.container.clock.today()
     account = ledger.get_account(ctx.uow(), account_code)
     balance = ledger.account_balance(ctx.uow(), account_code, as_of, currency)
-    return BalanceOut(account_code=account.code, currency=currency, as_of=as_of,
-                      normal_balance=account.normal_balance, balance_minor=balance)
+    return BalanceOut(
+        account_code=account.code,
+        currency=currency,
+        as_of=as_of,
+        normal_balance=account.normal_balance,
+        balance_minor=balance,
+    )
 
 
 class LedgerLineOut(BaseModel):
@@ -169,6 +204,7 @@ def account_ledger(
 
 # -- entries ----------------------------------------------------------------------------------------------
 
+
 class PostingLineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     account_code: str = Field(pattern=ledger.ACCOUNT_CODE_PATTERN)
@@ -179,15 +215,27 @@ class PostingLineIn(BaseModel):
 
 
 class EntryIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "value_date": "2026-03-31",
-        "description": "放款 Disbursement of loan L-0001",
-        "source": "manual",
-        "lines": [
-            {"account_code": "1303", "currency": "CNY", "debit_minor": 1_000_000, "memo": "principal"},
-            {"account_code": "1002", "currency": "CNY", "credit_minor": 1_000_000},
-        ],
-    }]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "value_date": "2026-03-31",
+                    "description": "放款 Disbursement of loan L-0001",
+                    "source": "manual",
+                    "lines": [
+                        {
+                            "account_code": "1303",
+                            "currency": "CNY",
+                            "debit_minor": 1_000_000,
+                            "memo": "principal",
+                        },
+                        {"account_code": "1002", "currency": "CNY", "credit_minor": 1_000_000},
+                    ],
+                }
+            ]
+        },
+    )
     value_date: date = Field(description="Business date the entry belongs to")
     description: str = Field(min_length=1, max_length=ledger.MAX_DESCRIPTION)
     source: str = Field(default="manual", pattern=ledger.SOURCE_PATTERN)
@@ -195,8 +243,10 @@ class EntryIn(BaseModel):
 
 
 class ReverseIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "reason": "错账冲正 wrong account", "value_date": "2026-04-01"}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"reason": "错账冲正 wrong account", "value_date": "2026-04-01"}]},
+    )
     reason: str = Field(min_length=1, max_length=300)
     value_date: date | None = Field(default=None, description="Default: the original entry's value date")
 
@@ -247,8 +297,9 @@ def list_entries(
     limit: Annotated[int, Query(ge=1, le=ledger.MAX_PAGE)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Any:
-    return ledger.list_entries(ctx.uow(), limit=limit, offset=offset, account_code=account_code,
-                               since=since, until=until)
+    return ledger.list_entries(
+        ctx.uow(), limit=limit, offset=offset, account_code=account_code, since=since, until=until
+    )
 
 
 @router.post("/entries", response_model=EntryOut, status_code=201, responses=_REPLAY)
@@ -259,18 +310,25 @@ def post_entry(
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Post a balanced entry (debits equal credits in each currency)."""
-    result = ctx.handle(commands.PostJournalEntry(
-        tenant_id=ctx.tenant_id,
-        client_key=_client_key(idempotency_key),
-        value_date=body.value_date,
-        description=body.description,
-        source=body.source,
-        lines=tuple(
-            commands.PostingLine(account_code=ln.account_code, currency=ln.currency,
-                                 debit_minor=ln.debit_minor, credit_minor=ln.credit_minor, memo=ln.memo)
-            for ln in body.lines
-        ),
-    ))
+    result = ctx.handle(
+        commands.PostJournalEntry(
+            tenant_id=ctx.tenant_id,
+            client_key=_client_key(idempotency_key),
+            value_date=body.value_date,
+            description=body.description,
+            source=body.source,
+            lines=tuple(
+                commands.PostingLine(
+                    account_code=ln.account_code,
+                    currency=ln.currency,
+                    debit_minor=ln.debit_minor,
+                    credit_minor=ln.credit_minor,
+                    memo=ln.memo,
+                )
+                for ln in body.lines
+            ),
+        )
+    )
     if result.replayed:
         response.status_code = 200
     return ledger.get_entry(ctx.uow(), result.entry_id)
@@ -290,16 +348,22 @@ def reverse_entry(
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Correct an entry by posting its mirror image (冲正); answers with the reversal entry."""
-    result = ctx.handle(commands.ReverseJournalEntry(
-        tenant_id=ctx.tenant_id, entry_id=entry_id, client_key=_client_key(idempotency_key),
-        reason=body.reason, value_date=body.value_date,
-    ))
+    result = ctx.handle(
+        commands.ReverseJournalEntry(
+            tenant_id=ctx.tenant_id,
+            entry_id=entry_id,
+            client_key=_client_key(idempotency_key),
+            reason=body.reason,
+            value_date=body.value_date,
+        )
+    )
     if result.replayed:
         response.status_code = 200
     return ledger.get_entry(ctx.uow(), result.entry_id)
 
 
 # -- trial balance ----------------------------------------------------------------------------------------
+
 
 class TrialBalanceLineOut(BaseModel):
     account_code: str
@@ -336,8 +400,11 @@ def trial_balance(
     """试算平衡: every account's totals and balance per currency up to a value date."""
     tb = ledger.trial_balance(ctx.uow(), as_of or ctx.container.clock.today(), currency)
     return TrialBalanceOut(
-        as_of=tb.as_of, currency=tb.currency, balanced=tb.balanced,
-        totals=[CurrencyTotalOut(currency=cur, debit_minor=d, credit_minor=c)
-                for cur, (d, c) in tb.totals.items()],
+        as_of=tb.as_of,
+        currency=tb.currency,
+        balanced=tb.balanced,
+        totals=[
+            CurrencyTotalOut(currency=cur, debit_minor=d, credit_minor=c) for cur, (d, c) in tb.totals.items()
+        ],
         lines=[TrialBalanceLineOut.model_validate(ln, from_attributes=True) for ln in tb.lines],
     )

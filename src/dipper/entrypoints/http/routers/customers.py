@@ -32,10 +32,19 @@ EXAMPLE_PHONE = "13800138000"
 
 
 class CustomerIn(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "kind": "person", "name": "张三", "id_number": EXAMPLE_ID_NUMBER,
-        "phone": EXAMPLE_PHONE, "bank_card": EXAMPLE_BANK_CARD,
-    }]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "kind": "person",
+                    "name": "张三",
+                    "id_number": EXAMPLE_ID_NUMBER,
+                    "phone": EXAMPLE_PHONE,
+                    "bank_card": EXAMPLE_BANK_CARD,
+                }
+            ]
+        }
+    )
     kind: Literal["person", "business"] = "person"
     name: str = Field(min_length=1, max_length=200, description="Legal name (2-30 characters for a person)")
     id_number: str = Field(
@@ -84,10 +93,16 @@ class SearchOut(BaseModel):
 def register_customer(body: CustomerIn, ctx: Writer) -> Any:
     """Register a borrower. The same identity number twice in one bank answers 409 ``customer_exists``
     with ``details.customer_id``."""
-    customer_id = ctx.handle(commands.RegisterCustomer(
-        tenant_id=ctx.tenant_id, kind=body.kind, name=body.name, id_number=body.id_number,
-        phone=body.phone, bank_card=body.bank_card,
-    ))
+    customer_id = ctx.handle(
+        commands.RegisterCustomer(
+            tenant_id=ctx.tenant_id,
+            kind=body.kind,
+            name=body.name,
+            id_number=body.id_number,
+            phone=body.phone,
+            bank_card=body.bank_card,
+        )
+    )
     return identity.get_customer(ctx.uow(), customer_id)
 
 
@@ -118,10 +133,8 @@ def get_customer(customer_id: str, ctx: Reader) -> Any:
 
 
 @router.put("/customers/{customer_id}/contact", response_model=CustomerOut)
-def update_contact(
-    customer_id: str, body: ContactIn, ctx: Writer
-) -> Any:
-    ctx.handle(commands.UpdateCustomerContact(
-        tenant_id=ctx.tenant_id, customer_id=customer_id, phone=body.phone
-    ))
+def update_contact(customer_id: str, body: ContactIn, ctx: Writer) -> Any:
+    ctx.handle(
+        commands.UpdateCustomerContact(tenant_id=ctx.tenant_id, customer_id=customer_id, phone=body.phone)
+    )
     return identity.get_customer(ctx.uow(), customer_id)
