@@ -125,6 +125,14 @@ def _tenant_view(t: Tenant) -> dict[str, Any]:
     }
 
 
+def list_tenants(uow: SqlAlchemyUnitOfWork) -> list[dict[str, Any]]:
+    """Every bank of the installation: for the operator (CLI), never exposed per bank over HTTP."""
+    if uow.tenant_id is not None:
+        raise PermissionDenied("listing banks is an installation-level read", code="permission_denied")
+    with uow:
+        return [_tenant_view(t) for t in uow.session.scalars(select(Tenant).order_by(Tenant.code))]
+
+
 def get_tenant(uow: SqlAlchemyUnitOfWork) -> dict[str, Any]:
     with uow:
         t = uow.session.scalar(select(Tenant).where(Tenant.id == uow.tenant_id))

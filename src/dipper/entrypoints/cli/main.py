@@ -13,7 +13,6 @@ import string
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -22,7 +21,7 @@ from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy import DateTime, inspect, text
+from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from typer.core import TyperGroup
@@ -343,17 +342,7 @@ def db_current(database_url: DatabaseUrl = None, as_json: AsJson = False) -> Non
 
 
 def _list_tenants(container: Container) -> list[dict[str, Any]]:
-    # access.queries has no "all banks" query (the API is always one bank's); this installation-level
-    # read is the operator's, so it reads the table directly, read-only.
-    query = text("SELECT id, code, name, status, created_at FROM access_tenant ORDER BY code").columns(
-        created_at=DateTime(timezone=True)
-    )
-    with container.engine.connect() as conn:
-        rows = [dict(r) for r in conn.execute(query).mappings()]
-    for row in rows:  # stored in UTC; SQLite hands it back without the zone
-        if row["created_at"] is not None and row["created_at"].tzinfo is None:
-            row["created_at"] = row["created_at"].replace(tzinfo=UTC)
-    return rows
+    return access_queries.list_tenants(container.uow(None))
 
 
 @tenant_app.command("create")
