@@ -24,6 +24,12 @@ from dipper.settings import Settings
 GOOD_PASSWORD = "Teller-pass-2026"
 
 
+@pytest.fixture(autouse=True)
+def _wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Rich honours COLUMNS; CI runners often export 80, which would wrap the tables these tests read.
+    monkeypatch.setenv("COLUMNS", "200")
+
+
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "cli.db"
