@@ -15,8 +15,6 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ from dipper.accounting.commands import PostingLine, PostJournalEntry
 from dipper.bootstrap import bootstrap
 from dipper.kernel.ids import new_id
 from dipper.kernel.money import Money
+from dipper.persistence.db import scratch_database
 from dipper.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,25 +133,6 @@ def bench_http(url: str, requests: int) -> dict[str, Any]:
     }
 
 
-@contextmanager
-def scratch_pg_database(server_url: str) -> Iterator[str]:
-    """A throw-away database on the given server, so a benchmark never touches real data."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    base = make_url(server_url)
-    name = f"dipper_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def bench_allocate(n: int) -> dict[str, Any]:
     money = Money(1_000_000_07, "CNY")
     ratios = [3, 3, 3, 1]
@@ -176,7 +156,7 @@ def main() -> None:
         results["http_sqlite"] = bench_http(f"sqlite:///{tmp}/bench_http.db", args.requests)
     pg = os.environ.get("DIPPER_BENCH_PG_URL")
     if pg:
-        with scratch_pg_database(pg) as url:
+        with scratch_database(pg, prefix="dipper_bench") as url:
             results["ledger_postgresql"] = bench_ledger(url, args.entries)
             results["http_postgresql"] = bench_http(url, args.requests)
     results["money_allocate"] = bench_allocate(100_000)

@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from dipper.access import commands as access_commands
 from dipper.bootstrap import Container, bootstrap
 from dipper.kernel.ids import new_id
+from dipper.persistence.db import scratch_database
 from dipper.persistence.migrate import upgrade
 from dipper.settings import Settings
 
@@ -40,21 +39,8 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 def pg_url() -> Iterator[str]:
     if not PG_URL:
         pytest.skip("PostgreSQL tests need DIPPER_TEST_PG_URL")
-    base = make_url(
-        PG_URL.replace("postgresql://", "postgresql+psycopg://", 1)
-        if PG_URL.startswith("postgresql://")
-        else PG_URL
-    )
-    name = f"dipper_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(PG_URL, prefix="dipper_test") as url:
+        yield url
 
 
 def _container(url: str) -> Container:
