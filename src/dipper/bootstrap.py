@@ -64,6 +64,7 @@ class Container:
             actor=actor or Actor.system(),
             request_id=request_id,
             action=action,
+            clock=self.clock,
         )
 
     def handle(

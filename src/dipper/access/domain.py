@@ -100,6 +100,9 @@ def check_permissions(requested: list[str]) -> list[str]:
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 TENANT_CODE = re.compile(r"^[a-z0-9][a-z0-9-]{1,31}$")
 MIN_PASSWORD_LENGTH = 10
+#: After this many consecutive wrong passwords a user is locked for LOCKOUT.
+MAX_FAILED_LOGINS = 5
+LOCKOUT_MINUTES = 15
 
 
 def check_username(username: str) -> str:

@@ -114,23 +114,34 @@ class IssuedSession:
 def login(
     cmd: commands.Login, uow: SqlAlchemyUnitOfWork, ttl: timedelta = timedelta(hours=8)
 ) -> IssuedSession:
+    now = uow.clock.now()
     with uow:
         tenant = uow.session.scalar(select(Tenant).where(Tenant.code == cmd.tenant_id))
         user = None
         if tenant is not None and tenant.status == "active":
-            user = uow.session.scalar(
-                select(User)
-                .where(User.tenant_id == tenant.id, User.username == cmd.username)
-                .execution_options(skip_tenant_scope=True)
-            )
+            uow.session.info["tenant_id"] = tenant.id
+            user = uow.session.scalar(select(User).where(User.username == cmd.username))
         ok = verify_password(user.password_hash if user else DUMMY_HASH, cmd.password)
+        if user is not None and user.locked_until is not None and user.locked_until > now:
+            raise Unauthenticated(
+                "too many wrong passwords: this user is locked for a while; an administrator can help",
+                code="account_locked",
+            )
         if user is None or tenant is None or not ok or user.status != "active":
+            if user is not None and not ok:
+                # Count the failure and commit it even though the request fails: that is the point.
+                user.failed_logins += 1
+                if user.failed_logins >= domain.MAX_FAILED_LOGINS:
+                    user.locked_until = now + timedelta(minutes=domain.LOCKOUT_MINUTES)
+                    user.failed_logins = 0
+                uow.commit()
             raise Unauthenticated("wrong bank, username or password", code="invalid_credentials")
+        if user.failed_logins or user.locked_until:
+            user.failed_logins, user.locked_until = 0, None
         token = new_token("dps")
-        uow.session.info["tenant_id"] = tenant.id
         uow.session.add(
             LoginSession(
-                tenant_id=tenant.id, user_id=user.id, token_hash=token_hash(token), expires_at=utcnow() + ttl
+                tenant_id=tenant.id, user_id=user.id, token_hash=token_hash(token), expires_at=now + ttl
             )
         )
         uow.commit()

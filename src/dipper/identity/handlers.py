@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -11,17 +10,8 @@ from sqlalchemy.exc import IntegrityError
 
 from dipper.identity import commands, domain, events
 from dipper.identity.adapters import Customer, bidx_id_number
-from dipper.kernel.clock import SystemClock
 from dipper.kernel.errors import Conflict, NotFound
 from dipper.persistence.uow import SqlAlchemyUnitOfWork
-
-_clock = SystemClock()
-
-
-def _today() -> date:
-    # Handlers are bound as (command, uow) and do not see the container's clock; the age rule
-    # only needs the bank's calendar date, which the system clock gives in the bank's zone.
-    return _clock.today()
 
 
 def _existing_id(uow: SqlAlchemyUnitOfWork, id_number_bidx: str) -> str | None:
@@ -43,7 +33,7 @@ def register_customer(cmd: commands.RegisterCustomer, uow: SqlAlchemyUnitOfWork)
         id_number=cmd.id_number,
         phone=cmd.phone,
         bank_card=cmd.bank_card,
-        today=_today(),
+        today=uow.clock.today(),
     )
     id_bidx = bidx_id_number(new.id_number)
     with uow:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self
 
+from dipper.kernel.clock import Clock
+
 
 @dataclass(frozen=True)
 class Actor:
@@ -23,6 +25,7 @@ class Actor:
 class UnitOfWork(Protocol):
     tenant_id: str | None
     actor: Actor
+    clock: Clock
 
     def __enter__(self) -> Self: ...
 

@@ -12,6 +12,7 @@ from typing import Self
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from dipper.kernel.clock import Clock, SystemClock
 from dipper.kernel.messages import Event
 from dipper.kernel.uow import Actor
 from dipper.persistence import scoping  # noqa: F401 - installs the tenant-scope and audit listeners
@@ -29,8 +30,12 @@ class SqlAlchemyUnitOfWork:
         actor: Actor,
         request_id: str | None = None,
         action: str | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.session_factory = session_factory
+        #: The container's clock: handlers ask it for "now" and the business date, so a fixed
+        #: clock replays a day exactly.
+        self.clock: Clock = clock or SystemClock()
         self.tenant_id = tenant_id
         self.actor = actor
         self.request_id = request_id
@@ -64,6 +69,7 @@ class SqlAlchemyUnitOfWork:
             actor=self.actor,
             request_id=self.request_id,
             action=self.action,
+            clock=self.clock,
         )
 
     def emit(self, event: Event) -> None:

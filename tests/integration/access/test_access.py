@@ -283,3 +283,23 @@ def test_the_database_refuses_to_rewrite_the_audit_trail(client, bank):
             text("SELECT count(*) FROM audit_entry WHERE tenant_id = :t"), {"t": bank.tenant_id}
         ).scalar()
     assert count >= 2  # the bank and its admin
+
+
+def test_five_wrong_passwords_lock_the_user_and_a_good_one_resets_the_count(client, bank):
+    bank.add_user("lock.me", ("auditor",))
+    wrong = {"tenant": bank.code, "username": "lock.me", "password": "not-the-password-1"}
+    for _ in range(4):
+        assert client.post("/api/v1/auth/login", json=wrong).json()["code"] == "invalid_credentials"
+    # A correct password before the fifth failure resets the count ...
+    bank.login(client, "lock.me")
+    for _ in range(4):
+        client.post("/api/v1/auth/login", json=wrong)
+    bank.login(client, "lock.me")
+    # ... five in a row lock the user, even against the right password.
+    for _ in range(5):
+        client.post("/api/v1/auth/login", json=wrong)
+    right = {**wrong, "password": bank.admin_password}
+    r = client.post("/api/v1/auth/login", json=right)
+    assert r.status_code == 401 and r.json()["code"] == "account_locked"
+    # Other users of the bank are unaffected.
+    bank.login(client)
