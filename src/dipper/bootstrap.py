@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dipper.access import handlers as access_handlers
 from dipper.accounting import handlers as accounting_handlers
 from dipper.identity import handlers as identity_handlers
+from dipper.loans import handlers as loans_handlers
 from dipper.kernel.bus import MessageBus
 from dipper.kernel.clock import Clock, SystemClock
 from dipper.kernel.messages import Command, Event
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 def _collect_handlers() -> tuple[dict[type[Command], Any], dict[type[Event], list[Any]]]:
     command_handlers: dict[type[Command], Any] = {}
     event_handlers: dict[type[Event], list[Any]] = {}
-    for module in (access_handlers, accounting_handlers, identity_handlers):
+    for module in (access_handlers, accounting_handlers, identity_handlers, loans_handlers):
         command_handlers.update(getattr(module, "COMMAND_HANDLERS", {}))
         for event_type, subscribers in getattr(module, "EVENT_HANDLERS", {}).items():
             event_handlers.setdefault(event_type, []).extend(subscribers)

@@ -1,0 +1,1 @@
+"""Commands of the loan core (its public write surface), grouped by area."""

@@ -1,0 +1,1 @@
+"""Pure lending rules: terms, schedules, APR, products, allocation, accrual (no framework)."""
