@@ -87,8 +87,8 @@ def _write_entry(
     return entry
 
 
-def post_journal_entry(cmd: commands.PostJournalEntry, uow: SqlAlchemyUnitOfWork) -> PostingResult:
-    """Post a balanced entry once per client key; a retry returns the first entry unchanged."""
+def _post(cmd: commands.PostJournalEntry, uow: SqlAlchemyUnitOfWork) -> PostingResult:
+    """Validate and write an entry in the caller's open transaction (no commit)."""
     domain.check_client_key(cmd.client_key)
     lines = cmd.lines
     description = domain.check_entry(
@@ -97,43 +97,65 @@ def post_journal_entry(cmd: commands.PostJournalEntry, uow: SqlAlchemyUnitOfWork
     digest = domain.posting_digest(
         value_date=cmd.value_date, description=description, source=cmd.source, lines=lines
     )
-    with uow:
-        _check_tenant(cmd, uow)
-        replay = _replay(uow, cmd.client_key, digest)
-        if replay is not None:
-            return replay
-        codes = {ln.account_code for ln in lines}
-        accounts = uow.session.scalars(select(Account).where(Account.code.in_(codes))).all()
-        domain.check_accounts_usable(codes, {a.code: domain.AccountState(a.code, a.status) for a in accounts})
-        entry = _write_entry(
-            uow,
+    _check_tenant(cmd, uow)
+    replay = _replay(uow, cmd.client_key, digest)
+    if replay is not None:
+        return replay
+    codes = {ln.account_code for ln in lines}
+    accounts = uow.session.scalars(select(Account).where(Account.code.in_(codes))).all()
+    domain.check_accounts_usable(codes, {a.code: domain.AccountState(a.code, a.status) for a in accounts})
+    entry = _write_entry(
+        uow,
+        client_key=cmd.client_key,
+        value_date=cmd.value_date,
+        description=description,
+        source=cmd.source,
+        digest=digest,
+        lines=lines,
+        account_ids={a.code: a.id for a in accounts},
+    )
+    uow.emit(
+        events.JournalEntryPosted(
+            tenant_id=cmd.tenant_id,
+            entry_id=entry.id,
+            value_date=cmd.value_date.isoformat(),
             client_key=cmd.client_key,
-            value_date=cmd.value_date,
-            description=description,
             source=cmd.source,
-            digest=digest,
-            lines=lines,
-            account_ids={a.code: a.id for a in accounts},
         )
-        uow.emit(
-            events.JournalEntryPosted(
-                tenant_id=cmd.tenant_id,
-                entry_id=entry.id,
-                value_date=cmd.value_date.isoformat(),
-                client_key=cmd.client_key,
-                source=cmd.source,
-            )
-        )
+    )
+    return PostingResult(entry_id=entry.id, replayed=False)
+
+
+def post_within(uow: SqlAlchemyUnitOfWork, cmd: commands.PostJournalEntry) -> PostingResult:
+    """Post inside another module's open unit of work, so that its change and the entry commit
+    (or roll back) together. The caller commits; a duplicate client key fails that commit."""
+    return _post(cmd, uow)
+
+
+def post_journal_entry(cmd: commands.PostJournalEntry, uow: SqlAlchemyUnitOfWork) -> PostingResult:
+    """Post a balanced entry once per client key; a retry returns the first entry unchanged."""
+    with uow:
+        result = _post(cmd, uow)
+        if result.replayed:
+            return result
         try:
             uow.commit()
         except IntegrityError:
             # A concurrent request with the same key committed between our look-up and our insert.
             uow.rollback()
+            digest = domain.posting_digest(
+                value_date=cmd.value_date,
+                description=domain.check_entry(
+                    description=cmd.description, source=cmd.source, value_date=cmd.value_date, lines=cmd.lines
+                ),
+                source=cmd.source,
+                lines=cmd.lines,
+            )
             replay = _replay(uow, cmd.client_key, digest)
             if replay is None:
                 raise
             return replay
-        return PostingResult(entry_id=entry.id, replayed=False)
+        return result
 
 
 def reverse_journal_entry(cmd: commands.ReverseJournalEntry, uow: SqlAlchemyUnitOfWork) -> PostingResult:

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, case, func, literal, select
 
 from dipper.accounting.adapters import Account, JournalEntry, JournalLine
+from dipper.accounting.commands import PostJournalEntry
 from dipper.accounting.domain import (
     ACCOUNT_CODE_PATTERN,
     ASSET_IMPAIRMENT_LOSS,
@@ -610,3 +611,13 @@ def account_ledger(
             offset=offset,
             lines=lines,
         )
+
+
+def post_within(uow: SqlAlchemyUnitOfWork, command: PostJournalEntry) -> PostingResult:
+    """Post ``command`` inside the caller's open unit of work: the same rules and idempotency as
+    ``PostJournalEntry``, but no commit, so that another module's change and its journal entry
+    commit (or roll back) together. The one write here: it is how lower-level accounting serves
+    modules above it within their transaction."""
+    from dipper.accounting import handlers  # internal; callers see only this function
+
+    return handlers.post_within(uow, command)
