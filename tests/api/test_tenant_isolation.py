@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from dipper.access.queries import Permission
@@ -54,7 +55,102 @@ def _seed_bank_b(client: Any, bank: Any) -> dict[str, str]:
     )
     assert r.status_code == 201, r.text
     objects["entry_id"] = r.json()["id"]
+    r = client.post(
+        "/api/v1/products",
+        json={
+            "code": "B-ONLY",
+            "name": "乙行专用产品",
+            "name_en": "Bank B only",
+            "terms": {
+                "currency": "CNY",
+                "min_amount_minor": 100_000,
+                "max_amount_minor": 1_000_000,
+                "min_term_months": 3,
+                "max_term_months": 12,
+                "allowed_terms": [3, 6, 12],
+                "repayment_methods": ["equal-installment"],
+                "min_rate": "0.08",
+                "max_rate": "0.18",
+            },
+        },
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
+    objects["product_id"] = r.json()["id"]
+    objects["version_no"] = "1"
+    objects.update(_seed_bank_b_loans(client, bank, admin, objects["customer_id"]))
+    objects["transaction_id"] = _seed_bank_b_repayment(client, admin, objects["loan_id"])
     return objects
+
+
+def _seed_bank_b_loans(client: Any, bank: Any, admin: dict[str, str], customer_id: str) -> dict[str, str]:
+    """A published product of bank B, a credit line and a loan drawn on it (disbursed)."""
+    terms = {
+        "currency": "CNY",
+        "min_amount_minor": 100_000,
+        "max_amount_minor": 1_000_000,
+        "min_term_months": 3,
+        "max_term_months": 12,
+        "allowed_terms": [3, 6, 12],
+        "repayment_methods": ["equal-installment"],
+        "min_rate": "0.08",
+        "max_rate": "0.18",
+    }
+    r = client.post(
+        "/api/v1/products",
+        json={"code": "B-LOANS", "name": "乙行消费贷", "name_en": "Bank B loans", "terms": terms},
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
+    r = client.post(f"/api/v1/products/{r.json()['id']}/versions/1/submit", json={}, headers=admin)
+    assert r.status_code == 201, r.text
+    bank.add_user("b.checker", ("product_manager",))
+    checker = bank.login(client, "b.checker")
+    r = client.post(f"/api/v1/changes/{r.json()['change_id']}/approve", json={}, headers=checker)
+    assert r.status_code == 200, r.text
+    r = client.post(
+        "/api/v1/credit-lines",
+        json={
+            "customer_id": customer_id,
+            "product_code": "B-LOANS",
+            "limit_minor": 1_000_000,
+            "expires_on": (bank.container.clock.today() + timedelta(days=365)).isoformat(),
+        },
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
+    credit_line_id = r.json()["id"]
+    r = client.post(
+        "/api/v1/loans",
+        json={
+            "customer_id": customer_id,
+            "product_code": "B-LOANS",
+            "amount_minor": 500_000,
+            "term": 6,
+            "method": "equal-installment",
+            "annual_rate": "0.12",
+            "credit_line_id": credit_line_id,
+        },
+        headers={**admin, "Idempotency-Key": "b-loan-1"},
+    )
+    assert r.status_code == 201, r.text
+    loan_id = r.json()["id"]
+    r = client.post(
+        f"/api/v1/loans/{loan_id}/disburse", json={}, headers={**admin, "Idempotency-Key": "b-pay-1"}
+    )
+    assert r.status_code == 201, r.text
+    return {"credit_line_id": credit_line_id, "loan_id": loan_id}
+
+
+def _seed_bank_b_repayment(client: Any, admin: dict[str, str], loan_id: str) -> str:
+    """A repayment of bank B's loan (nothing is due yet: it is held as a credit balance)."""
+    r = client.post(
+        f"/api/v1/loans/{loan_id}/repayments",
+        json={"amount_minor": 1_000, "currency": "CNY"},
+        headers={**admin, "Idempotency-Key": "b-repay-1"},
+    )
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
 
 
 def _resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:

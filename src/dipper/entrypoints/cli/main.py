@@ -32,6 +32,7 @@ from dipper.access import queries as access_queries
 from dipper.access.queries import Role
 from dipper.bootstrap import Container, bootstrap
 from dipper.entrypoints.cli import output
+from dipper.entrypoints.cli import schedule as schedule_command
 from dipper.entrypoints.cli.demo import DemoInfo, demo_steps, seed_demo
 from dipper.kernel.errors import Conflict, DomainError, NotFound, ValidationFailed
 from dipper.kernel.ids import new_id
@@ -554,6 +555,9 @@ def demo(
     _demo_panel(info, _browse_url(host, port))
     if serve:
         _run_server(settings, host, port)
+
+
+app.command("schedule")(schedule_command.schedule)
 
 
 if __name__ == "__main__":  # python -m dipper.entrypoints.cli.main

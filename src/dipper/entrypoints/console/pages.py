@@ -22,6 +22,7 @@ import secrets
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from types import ModuleType
 from typing import Annotated, Any
@@ -34,6 +35,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.datastructures import FormData
 
 from dipper import __version__
 from dipper.access import commands as access_commands
@@ -43,7 +45,10 @@ from dipper.bootstrap import Container
 from dipper.entrypoints.console import i18n
 from dipper.entrypoints.http.deps import SESSION_COOKIE
 from dipper.kernel.clock import BANK_ZONE
-from dipper.kernel.errors import DomainError, PermissionDenied, Unauthenticated
+from dipper.kernel.errors import Conflict, DomainError, PermissionDenied, Unauthenticated, ValidationFailed
+from dipper.kernel.money import CURRENCIES, Currency
+from dipper.loans import commands as loans_commands
+from dipper.loans import queries as products
 
 HERE = Path(__file__).parent
 PREFIX = "/console"
@@ -120,6 +125,23 @@ MODULES: tuple[Module, ...] = (
     Module("collections", Permission.COLLECTIONS_READ),
 )
 MODULES_BY_SLUG = {m.slug: m for m in MODULES}
+
+
+@dataclass(frozen=True)
+class ModuleLink:
+    """A built part of a module, offered on the module's page to those who may open it."""
+
+    label_key: str
+    summary_key: str
+    href: str
+    permission: str
+
+
+MODULE_LINKS: dict[str, tuple[ModuleLink, ...]] = {
+    "loans": (
+        ModuleLink("products.title", "products.summary", f"{PREFIX}/products", Permission.PRODUCTS_READ),
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -506,8 +528,14 @@ def module_page(slug: str, c: ConsoleDep) -> Response:
     if module is None:
         return render_error(c.request, 404, "error.404.message")
     c.require(module.permission)
+    links = [link for link in MODULE_LINKS.get(slug, ()) if c.principal.can(link.permission)]
     return render(
-        c.request, "module.html", title_key=f"module.{slug}.name", active=f"module:{slug}", module=module
+        c.request,
+        "module.html",
+        title_key=f"module.{slug}.name",
+        active=f"module:{slug}",
+        module=module,
+        links=links,
     )
 
 
@@ -673,6 +701,439 @@ def settings_page(c: ConsoleDep) -> Response:
         changes=changes,
         usernames=usernames,
     )
+
+
+# --------------------------------------------------------------------------- loan products
+
+
+#: Form inputs by how they are typed: amounts in major units (yuan), rates in percent. The API
+#: speaks minor units and fractions; staff read yuan and percent, so the console converts both ways.
+_MONEY_FIELDS = (
+    "min_amount_minor",
+    "max_amount_minor",
+    "prepayment_fee_minor",
+    "upfront_fee_minor",
+    "periodic_fee_minor",
+)
+_PERCENT_FIELDS = (
+    "min_rate",
+    "max_rate",
+    "penalty_uplift",
+    "prepayment_fee_rate",
+    "upfront_fee_rate",
+    "periodic_fee_rate",
+)
+_INT_FIELDS = ("min_term_months", "max_term_months", "grace_days", "prepayment_lockin_months")
+_BOOL_FIELDS = ("overdue_first", "compound_overdue_interest", "prepayment_allowed", "prepayment_full")
+_LIST_FIELDS = ("repayment_methods", "allocation_order", "prepayment_partial_modes")
+_CHOICE_FIELDS = (
+    "currency",
+    "day_count",
+    "rounding",
+    "holiday_roll",
+    "prepayment_fee_kind",
+    "upfront_fee_kind",
+    "periodic_fee_kind",
+)
+_HEADER_FIELDS = ("code", "name", "name_en", "scene", "segment")
+_MAX_INPUT = 40
+_PRODUCT_NOTICES = frozenset(
+    {"created", "saved", "drafted", "submitted", "approved", "rejected", "retire_submitted"}
+)
+
+
+def _option_key(name: str, value: str) -> str:
+    """Catalogue key of an option label: ``product.opt.day_count.act_360`` for ``ACT/360``."""
+    return f"product.opt.{name}." + re.sub(r"[^a-z0-9]+", "_", value.lower()).strip("_")
+
+
+def _product_choices() -> dict[str, list[tuple[str, str]]]:
+    """(value, label key) of every select and checkbox group of the terms form."""
+    options: dict[str, list[str]] = {
+        "repayment_methods": [m.value for m in products.RepaymentMethod],
+        "day_count": [d.value for d in products.DayCount],
+        "rounding": [r.value for r in products.RoundingRule],
+        "holiday_roll": [r.value for r in products.RollConvention],
+        "allocation_order": [p.value for p in products.AllocationPart],
+        "prepayment_partial_modes": [m.value for m in products.PrepaymentMode],
+        "prepayment_fee_kind": [k.value for k in products.PrepaymentFeeKind],
+        "upfront_fee_kind": [k.value for k in products.FeeKind],
+        "periodic_fee_kind": [k.value for k in products.PeriodicFeeKind],
+    }
+    choices = {name: [(v, _option_key(name, v)) for v in values] for name, values in options.items()}
+    choices["currency"] = [(code, "") for code in sorted(CURRENCIES)]  # ISO codes need no translation
+    return choices
+
+
+def _term_rows(document: dict[str, Any], t: i18n.Translator) -> list[tuple[str, str]]:
+    """A version's terms as (label, value) lines for reading, in the document's order."""
+    shown = terms_form_values(document)
+    rows: list[tuple[str, str]] = []
+    for name in products.TERM_FIELDS:
+        value = shown.get(name)
+        if name in _BOOL_FIELDS:
+            text = t("product.yes") if value else t("product.no")
+        elif isinstance(value, list):
+            text = (
+                " → ".join(t(_option_key(name, v)) for v in value)
+                if name == "allocation_order"
+                else ("、".join(t(_option_key(name, v)) if t.has(_option_key(name, v)) else v for v in value))
+            )
+        elif name in {n for n, _ in _product_choices().items()} and value:
+            key = _option_key(name, str(value))
+            text = t(key) if t.has(key) else str(value)
+        elif name == "revolving_interest_rule" and value:
+            text = t("product.revolving_rule")
+        else:
+            text = str(value) if value not in (None, "") else "—"
+        if value not in (None, "") and name in _MONEY_FIELDS:
+            text += " " + t("product.unit.yuan")
+        elif value not in (None, "") and name in _PERCENT_FIELDS:
+            text += "%"
+        rows.append((t(f"product.field.{name}"), text or "—"))
+    return rows
+
+
+def _exponent(currency: str) -> int:
+    try:
+        return Currency.of(currency).exponent
+    except DomainError:
+        return 2  # the terms check reports the unknown currency itself
+
+
+def _decimal_text(text: str) -> Decimal:
+    text = text.replace(",", "").replace(" ", "")
+    if not text or len(text) > _MAX_INPUT:
+        raise InvalidOperation
+    value = Decimal(text)
+    if not value.is_finite():
+        raise InvalidOperation
+    return value
+
+
+def _to_minor(text: str, exponent: int) -> int:
+    value = _decimal_text(text).scaleb(exponent)
+    if value != value.to_integral_value():
+        raise InvalidOperation  # finer than the currency's minor unit
+    return int(value)
+
+
+def _show(value: Decimal) -> str:
+    return format(value.normalize(), "f") if value else "0"
+
+
+def terms_form_values(document: dict[str, Any]) -> dict[str, Any]:
+    """A terms document as the form shows it: yuan, percent, comma-separated terms."""
+    exponent = _exponent(str(document.get("currency", "")))
+    values: dict[str, Any] = {}
+    for key, value in document.items():
+        if value is None:
+            values[key] = ""
+        elif key in _MONEY_FIELDS:
+            values[key] = _show(Decimal(int(value)).scaleb(-exponent))
+        elif key in _PERCENT_FIELDS:
+            values[key] = _show(Decimal(str(value)).scaleb(2))
+        elif key == "allowed_terms":
+            values[key] = ", ".join(str(v) for v in value)
+        else:
+            values[key] = value
+    return values
+
+
+def terms_from_form(form: FormData) -> tuple[dict[str, Any], dict[str, Any], dict[str, list[str]]]:
+    """(terms document, the values to show again, input errors by field) from a posted form."""
+    shown: dict[str, Any] = {}
+    document: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+    currency = str(form.get("currency", "")).strip().upper()[:8]
+    shown["currency"] = document["currency"] = currency
+    exponent = _exponent(currency)
+    for key in (*_MONEY_FIELDS, *_PERCENT_FIELDS, *_INT_FIELDS, "allowed_terms"):
+        text = str(form.get(key, "")).strip()[:200]
+        shown[key] = text
+        if not text:
+            continue
+        try:
+            if key in _MONEY_FIELDS:
+                document[key] = _to_minor(text, exponent)
+            elif key in _PERCENT_FIELDS:
+                document[key] = format(_decimal_text(text).scaleb(-2), "f")
+            elif key in _INT_FIELDS:
+                number = _decimal_text(text)
+                if number != number.to_integral_value():
+                    raise InvalidOperation
+                document[key] = int(number)
+            else:
+                parts = [p for p in re.split(r"[,\s，、]+", text) if p]
+                document[key] = [int(p) for p in parts]
+        except (InvalidOperation, ValueError):
+            document.pop(key, None)
+            errors[key] = ["invalid_number"]
+    for key in _BOOL_FIELDS:
+        shown[key] = document[key] = form.get(key) in {"on", "true", "1"}
+    for key in _LIST_FIELDS:
+        shown[key] = document[key] = [str(v)[:40] for v in form.getlist(key) if str(v).strip()][:10]
+    for key in _CHOICE_FIELDS[1:]:
+        value = str(form.get(key, "")).strip()[:40]
+        shown[key] = value
+        if value:
+            document[key] = value
+    return document, shown, errors
+
+
+def _violations_by_field(violations: list[dict[str, Any]]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for v in violations:
+        codes = found.setdefault(str(v.get("field") or "_form"), [])
+        if v.get("code") not in codes:
+            codes.append(str(v.get("code")))
+    return found
+
+
+def _error_fields(e: DomainError) -> dict[str, list[str]]:
+    violations = e.details.get("violations") or [{"field": e.details.get("field", ""), "code": e.code}]
+    return _violations_by_field(list(violations))
+
+
+def _product_name(p: dict[str, Any], lang: str) -> str:
+    return str(p["name"] if lang == "zh-CN" else p["name_en"] or p["name"])
+
+
+async def _posted_form(request: Request) -> FormData:
+    return await request.form()
+
+
+PostedForm = Annotated[FormData, Depends(_posted_form)]
+
+
+def _products_page(c: Console, name: str, *, status: int = 200, **context: Any) -> HTMLResponse:
+    return render(
+        c.request,
+        name,
+        status=status,
+        title_key="products.title",
+        active="module:loans",
+        choices=_product_choices(),
+        **context,
+    )
+
+
+@router.get("/products")
+def products_list(c: ConsoleDep) -> Response:
+    c.require(Permission.PRODUCTS_READ)
+    lang = i18n.request_language(c.request)
+    items = [{**p, "display_name": _product_name(p, lang)} for p in products.list_products(c.uow())]
+    return _products_page(c, "products.html", items=items)
+
+
+def _new_product_page(
+    c: Console,
+    *,
+    status: int = 200,
+    form: dict[str, Any] | None = None,
+    errors: dict[str, list[str]] | None = None,
+) -> HTMLResponse:
+    values = form if form is not None else {**terms_form_values(products.default_terms()), "currency": "CNY"}
+    return _products_page(c, "products_new.html", status=status, form=values, errors=errors or {})
+
+
+@router.get("/products/new")
+def products_new(c: ConsoleDep) -> Response:
+    c.require(Permission.PRODUCTS_CHANGE)
+    return _new_product_page(c)
+
+
+@router.post("/products/new")
+def products_create(c: ConsoleDep, form: PostedForm) -> Response:
+    c.require(Permission.PRODUCTS_CHANGE)
+    if not _posted_csrf_ok(c, str(form.get(CSRF_FIELD, ""))):
+        return render_error(c.request, 403, "error.csrf.message")
+    document, shown, errors = terms_from_form(form)
+    header = {key: str(form.get(key, ""))[:300] for key in _HEADER_FIELDS}
+    shown.update(header)
+    if errors:
+        found = _violations_by_field(products.terms_violations(document))
+        return _new_product_page(c, status=422, form=shown, errors={**found, **errors})
+    try:
+        product_id = _handle(
+            c, loans_commands.CreateProduct(tenant_id=c.principal.tenant_id, terms=document, **header)
+        )
+    except (ValidationFailed, Conflict) as e:
+        field_errors = _error_fields(e)
+        if e.code == "product_exists":
+            field_errors = {"code": ["product_exists"]}
+        return _new_product_page(c, status=e.http_status, form=shown, errors=field_errors)
+    return RedirectResponse(f"{PREFIX}/products/{product_id}?done=created", status_code=303)
+
+
+def _handle(c: Console, command: Any) -> Any:
+    return c.container.handle(
+        command,
+        actor=c.principal.actor,
+        tenant_id=c.principal.tenant_id,
+        request_id=getattr(c.request.state, "request_id", None),
+        action=f"{c.request.method} {c.request.url.path}",
+    )
+
+
+def _product_page(
+    c: Console,
+    product_id: str,
+    *,
+    version_no: int | None = None,
+    status: int = 200,
+    form: dict[str, Any] | None = None,
+    errors: dict[str, list[str]] | None = None,
+    error_code: str | None = None,
+) -> HTMLResponse:
+    product = products.get_product(c.uow(), product_id)
+    lang = i18n.request_language(c.request)
+    versions = product["versions"]
+    chosen = next((v for v in versions if v["version_no"] == version_no), None)
+    if chosen is None:  # default: the draft if there is one, else the newest version
+        chosen = next((v for v in versions if v["status"] == "draft"), versions[0] if versions else None)
+    pending = products.pending_product_changes(c.uow(), product_id)
+    publish_pending = next((ch for ch in pending if ch["kind"] == products.PUBLISH_KIND), None)
+    retire_pending = any(ch["kind"] == products.RETIRE_KIND for ch in pending)
+    usernames = (
+        {u["id"]: u["username"] for u in access.list_users(c.uow())}
+        if c.principal.can(Permission.USERS_READ)
+        else {}
+    )
+    me = c.principal.actor.id
+    can_change = c.principal.can(Permission.PRODUCTS_CHANGE) and product["status"] == "active"
+    is_draft = chosen is not None and chosen["status"] == "draft"
+    frozen = (
+        publish_pending is not None
+        and chosen is not None
+        and (publish_pending["payload"].get("version_id") == chosen["id"])
+    )
+    done = c.request.query_params.get("done", "")
+    return _products_page(
+        c,
+        "products_detail.html",
+        status=status,
+        product={**product, "display_name": _product_name(product, lang)},
+        versions=versions,
+        version=chosen,
+        form=form if form is not None else terms_form_values(chosen["terms"]) if chosen else {},
+        term_rows=_term_rows(chosen["terms"], i18n.Translator(lang)) if chosen else [],
+        errors=errors or {},
+        error_code=error_code,
+        notice=done if done in _PRODUCT_NOTICES else "",
+        pending=[
+            {
+                **ch,
+                "maker": usernames.get(ch["maker_id"], shorten(ch["maker_id"])),
+                "can_decide": c.principal.can(Permission.PRODUCTS_APPROVE) and ch["maker_id"] != me,
+                "own": ch["maker_id"] == me,
+                "version_no": ch["payload"].get("version_no"),
+            }
+            for ch in pending
+        ],
+        editable=can_change and is_draft and not frozen,
+        can_submit=can_change and is_draft and not frozen,
+        can_draft=can_change and not any(v["status"] == "draft" for v in versions),
+        can_retire=can_change and not retire_pending,
+    )
+
+
+@router.get("/products/{product_id}")
+def products_detail(product_id: str, c: ConsoleDep, version: int | None = None) -> Response:
+    c.require(Permission.PRODUCTS_READ)
+    return _product_page(c, product_id, version_no=version)
+
+
+def _product_action(
+    c: Console, form: FormData, product_id: str, *, version_no: int | None, command: Any, done: str
+) -> Response:
+    """Send a product command from a posted form; a refusal shows the page again with the reason."""
+    if not _posted_csrf_ok(c, str(form.get(CSRF_FIELD, ""))):
+        return render_error(c.request, 403, "error.csrf.message")
+    try:
+        result = _handle(c, command)
+        if isinstance(result, access_commands.ProposeChange):
+            _handle(c, result)  # the change request a checker decides
+    except (ValidationFailed, Conflict, PermissionDenied) as e:
+        return _product_page(c, product_id, version_no=version_no, status=e.http_status, error_code=e.code)
+    query = urlencode({"done": done, **({"version": result} if isinstance(result, int) else {})})
+    return RedirectResponse(f"{PREFIX}/products/{product_id}?{query}", status_code=303)
+
+
+@router.post("/products/{product_id}/versions/{version_no}")
+def products_save_draft(product_id: str, version_no: int, c: ConsoleDep, form: PostedForm) -> Response:
+    c.require(Permission.PRODUCTS_CHANGE)
+    if not _posted_csrf_ok(c, str(form.get(CSRF_FIELD, ""))):
+        return render_error(c.request, 403, "error.csrf.message")
+    document, shown, errors = terms_from_form(form)
+    if errors:
+        found = _violations_by_field(products.terms_violations(document))
+        return _product_page(
+            c, product_id, version_no=version_no, status=422, form=shown, errors={**found, **errors}
+        )
+    command = loans_commands.UpdateDraftVersion(
+        tenant_id=c.principal.tenant_id, product_id=product_id, version_no=version_no, terms=document
+    )
+    try:
+        _handle(c, command)
+    except ValidationFailed as e:
+        return _product_page(
+            c, product_id, version_no=version_no, status=422, form=shown, errors=_error_fields(e)
+        )
+    except Conflict as e:
+        return _product_page(c, product_id, version_no=version_no, status=409, form=shown, error_code=e.code)
+    return RedirectResponse(
+        f"{PREFIX}/products/{product_id}?done=saved&version={version_no}", status_code=303
+    )
+
+
+@router.post("/products/{product_id}/versions")
+def products_new_draft(product_id: str, c: ConsoleDep, form: PostedForm) -> Response:
+    c.require(Permission.PRODUCTS_CHANGE)
+    command = loans_commands.DraftProductVersion(tenant_id=c.principal.tenant_id, product_id=product_id)
+    return _product_action(c, form, product_id, version_no=None, command=command, done="drafted")
+
+
+@router.post("/products/{product_id}/versions/{version_no}/submit")
+def products_submit(product_id: str, version_no: int, c: ConsoleDep, form: PostedForm) -> Response:
+    c.require(Permission.PRODUCTS_CHANGE)
+    command = loans_commands.SubmitProductVersion(
+        tenant_id=c.principal.tenant_id,
+        product_id=product_id,
+        version_no=version_no,
+        note=str(form.get("note", ""))[:500],
+    )
+    return _product_action(c, form, product_id, version_no=version_no, command=command, done="submitted")
+
+
+@router.post("/products/{product_id}/retire")
+def products_retire(product_id: str, c: ConsoleDep, form: PostedForm) -> Response:
+    c.require(Permission.PRODUCTS_CHANGE)
+    command = loans_commands.RetireProduct(
+        tenant_id=c.principal.tenant_id, product_id=product_id, reason=str(form.get("reason", ""))[:500]
+    )
+    return _product_action(c, form, product_id, version_no=None, command=command, done="retire_submitted")
+
+
+@router.post("/products/{product_id}/changes/{change_id}/{decision}")
+def products_decide(
+    product_id: str, change_id: str, decision: str, c: ConsoleDep, form: PostedForm
+) -> Response:
+    """The checker's approve / reject, through access's maker-checker command (four eyes enforced there)."""
+    c.require(Permission.PRODUCTS_APPROVE)
+    if decision not in {"approve", "reject"}:
+        return render_error(c.request, 404, "error.404.message")
+    change = access.get_change(c.uow(), change_id)
+    if change["target"] != product_id or change["kind"] not in {products.PUBLISH_KIND, products.RETIRE_KIND}:
+        return render_error(c.request, 404, "error.404.message")
+    command = access_commands.DecideChange(
+        tenant_id=c.principal.tenant_id,
+        change_id=change_id,
+        approve=decision == "approve",
+        note=str(form.get("note", ""))[:500],
+    )
+    done = "approved" if decision == "approve" else "rejected"
+    return _product_action(c, form, product_id, version_no=None, command=command, done=done)
 
 
 __all__ = ["format_minor", "install", "router"]

@@ -12,7 +12,7 @@ from dipper import __version__
 from dipper.bootstrap import Container, bootstrap
 from dipper.entrypoints.http import errors
 from dipper.entrypoints.http.middleware import Metrics, MetricsMiddleware, RequestIdMiddleware
-from dipper.entrypoints.http.routers import access, accounting, customers, system
+from dipper.entrypoints.http.routers import access, accounting, customers, loans, products, repayments, system
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,8 @@ TAGS = [
         "description": "Chart of accounts, journal entries, balances and the trial balance",
     },
     {"name": "customers", "description": "Borrowers' identities (personal data encrypted and masked)"},
+    {"name": "products", "description": "Loan products: versioned terms, published through maker-checker"},
+    {"name": "loans", "description": "Credit lines, offers with APR, loans, disbursement and reconciliation"},
 ]
 
 
@@ -44,7 +46,15 @@ def create_app(container: Container | None = None, *, with_console: bool = True)
     app.state.metrics = metrics
     errors.install(app)
     app.include_router(system.router)
-    for router in (access.auth_router, access.router, accounting.router, customers.router):
+    for router in (
+        access.auth_router,
+        access.router,
+        accounting.router,
+        customers.router,
+        products.router,
+        loans.router,
+        repayments.router,
+    ):
         app.include_router(router, prefix=API_PREFIX, responses=errors.ERROR_RESPONSES)
     if with_console:
         from dipper.entrypoints.console import pages

@@ -41,7 +41,10 @@ class Loan(TenantScoped, Audited, Base):
     their sums (``queries.reconcile``)."""
 
     __tablename__ = "loans_loan"
-    __table_args__ = (Index("ix_loans_loan_tenant_status", "tenant_id", "status"),)
+    __table_args__ = (
+        Index("ix_loans_loan_tenant_status", "tenant_id", "status"),
+        UniqueConstraint("tenant_id", "idempotency_key"),
+    )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
     customer_id: Mapped[str] = mapped_column(ID, index=True)
@@ -82,10 +85,19 @@ class Loan(TenantScoped, Audited, Base):
     penalty_carry: Mapped[int] = mapped_column(BigInteger, default=0)
 
     accrued_through: Mapped[date | None] = mapped_column(Date)
+    #: Last business date penalty interest was accrued for: the end of day accrues it once per date.
+    penalty_accrued_through: Mapped[date | None] = mapped_column(Date)
     days_past_due: Mapped[int] = mapped_column(Integer, default=0)
     bucket: Mapped[str] = mapped_column(String(8), default="current")
     oldest_unpaid_due: Mapped[date | None] = mapped_column(Date)
     closed_on: Mapped[date | None] = mapped_column(Date)
+    #: The disclosed annualized rate of all costs (PBOC 2021 No. 3), fixed when the loan is created.
+    apr: Mapped[Decimal | None] = mapped_column(DecimalRate())
+    #: Fee deducted from the payout at disbursement (Cr 6021); the borrower receives principal - fee.
+    upfront_fee_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: CreateLoan is idempotent by this key within the bank (NULL for loans booked otherwise).
+    idempotency_key: Mapped[str | None] = mapped_column(String(128))
+    content_digest: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -96,6 +108,10 @@ class Installment(TenantScoped, Base):
     __table_args__ = (
         UniqueConstraint("loan_id", "n"),
         Index("ix_loans_installment_due", "tenant_id", "due_date", "status"),
+        # End of day: installments falling due / past due by status, without scanning paid ones.
+        Index("ix_loans_installment_status_due", "tenant_id", "status", "due_date"),
+        # End of day: a loan's periods by end date with their interest, read without the table.
+        Index("ix_loans_installment_accrual", "loan_id", "accrual_end", "accrual_start", "interest_minor"),
     )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
@@ -136,6 +152,9 @@ class LoanTransaction(TenantScoped, Audited, Base):
     reverses_id: Mapped[str | None] = mapped_column(ID)
     reversed: Mapped[bool] = mapped_column(default=False)
     channel_reference: Mapped[str | None] = mapped_column(String(64))
+    #: What the payment channel moved (a disbursement pays out principal - upfront fee).
+    channel_amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    channel_status: Mapped[str | None] = mapped_column(String(16))  # sent | reconciled
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

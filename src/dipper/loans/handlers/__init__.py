@@ -17,3 +17,17 @@ def _merge(module: Any) -> None:
     COMMAND_HANDLERS.update(getattr(module, "COMMAND_HANDLERS", {}))
     for event_type, subscribers in getattr(module, "EVENT_HANDLERS", {}).items():
         EVENT_HANDLERS.setdefault(event_type, []).extend(subscribers)
+
+
+from dipper.loans.handlers import products as _products  # noqa: E402 - after the registry it fills
+
+_merge(_products)
+from dipper.loans.handlers import origination as _origination  # noqa: E402
+
+_merge(_origination)
+from dipper.loans.handlers import servicing as _servicing  # noqa: E402
+
+_merge(_servicing)
+from dipper.loans.handlers import batch as _batch  # noqa: E402
+
+_merge(_batch)

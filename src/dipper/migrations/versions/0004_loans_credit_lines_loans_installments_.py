@@ -83,14 +83,20 @@ def upgrade() -> None:
     sa.Column('interest_carry', sa.BigInteger(), nullable=False),
     sa.Column('penalty_carry', sa.BigInteger(), nullable=False),
     sa.Column('accrued_through', sa.Date(), nullable=True),
+    sa.Column('penalty_accrued_through', sa.Date(), nullable=True),
     sa.Column('days_past_due', sa.Integer(), nullable=False),
     sa.Column('bucket', sa.String(length=8), nullable=False),
     sa.Column('oldest_unpaid_due', sa.Date(), nullable=True),
     sa.Column('closed_on', sa.Date(), nullable=True),
+    sa.Column('apr', dipper.persistence.types.DecimalRate(precision=18, scale=10), nullable=True),
+    sa.Column('upfront_fee_minor', sa.BigInteger(), nullable=False),
+    sa.Column('idempotency_key', sa.String(length=128), nullable=True),
+    sa.Column('content_digest', sa.String(length=64), nullable=True),
     sa.Column('created_at', dipper.persistence.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('tenant_id', sa.String(length=26), nullable=False),
     sa.ForeignKeyConstraint(['credit_line_id'], ['loans_credit_line.id'], name=op.f('fk_loans_loan_credit_line_id_loans_credit_line')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_loans_loan'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_loans_loan')),
+    sa.UniqueConstraint('tenant_id', 'idempotency_key', name=op.f('uq_loans_loan_tenant_id_idempotency_key'))
     )
     with op.batch_alter_table('loans_loan', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_loans_loan_credit_line_id'), ['credit_line_id'], unique=False)
@@ -121,6 +127,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('loans_installment', schema=None) as batch_op:
         batch_op.create_index('ix_loans_installment_due', ['tenant_id', 'due_date', 'status'], unique=False)
+        batch_op.create_index('ix_loans_installment_status_due', ['tenant_id', 'status', 'due_date'], unique=False)
+        batch_op.create_index('ix_loans_installment_accrual', ['loan_id', 'accrual_end', 'accrual_start', 'interest_minor'], unique=False)
         batch_op.create_index(batch_op.f('ix_loans_installment_loan_id'), ['loan_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_loans_installment_tenant_id'), ['tenant_id'], unique=False)
 
@@ -138,6 +146,8 @@ def upgrade() -> None:
     sa.Column('reverses_id', sa.String(length=26), nullable=True),
     sa.Column('reversed', sa.Boolean(), nullable=False),
     sa.Column('channel_reference', sa.String(length=64), nullable=True),
+    sa.Column('channel_amount_minor', sa.BigInteger(), nullable=True),
+    sa.Column('channel_status', sa.String(length=16), nullable=True),
     sa.Column('created_at', dipper.persistence.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('tenant_id', sa.String(length=26), nullable=False),
     sa.ForeignKeyConstraint(['loan_id'], ['loans_loan.id'], name=op.f('fk_loans_transaction_loan_id_loans_loan')),
@@ -162,6 +172,8 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_loans_installment_tenant_id'))
         batch_op.drop_index(batch_op.f('ix_loans_installment_loan_id'))
         batch_op.drop_index('ix_loans_installment_due')
+        batch_op.drop_index('ix_loans_installment_status_due')
+        batch_op.drop_index('ix_loans_installment_accrual')
 
     op.drop_table('loans_installment')
     with op.batch_alter_table('loans_loan', schema=None) as batch_op:
