@@ -80,6 +80,12 @@ def _seed_bank_b(client: Any, bank: Any) -> dict[str, str]:
     objects["version_no"] = "1"
     objects.update(_seed_bank_b_loans(client, bank, admin, objects["customer_id"]))
     objects["transaction_id"] = _seed_bank_b_repayment(client, admin, objects["loan_id"])
+    today = bank.container.clock.today().isoformat()
+    r = client.post(
+        "/api/v1/batch/runs", json={"business_date": today}, headers={**admin, "Idempotency-Key": "b-eod-1"}
+    )
+    assert r.status_code == 201, r.text
+    objects["run_id"] = r.json()["id"]
     return objects
 
 

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from dipper.access.adapters import ApiKey, ChangeRequest, LoginSession, Tenant, User, token_hash
-from dipper.access.domain import ROLE_PERMISSIONS, Permission, Role, permissions_for
-from dipper.access.handlers import CHANGE_KINDS
+from dipper.access.domain import ROLE_PERMISSIONS, ChangeKind, Permission, Role, permissions_for
+from dipper.access.handlers import CHANGE_KINDS, register_change_kind
 from dipper.kernel.errors import NotFound, PermissionDenied, Unauthenticated
 from dipper.kernel.uow import Actor
 from dipper.persistence.audit import AuditEntry
@@ -19,11 +19,13 @@ from dipper.persistence.uow import SqlAlchemyUnitOfWork
 
 __all__ = [
     "ROLE_PERMISSIONS",
+    "ChangeKind",
     "Permission",
     "Principal",
     "Role",
     "authenticate",
     "permissions_for",
+    "register_change_kind",
 ]
 
 

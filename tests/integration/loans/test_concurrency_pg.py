@@ -9,10 +9,10 @@ from datetime import date
 from typing import Any
 
 import pytest
+from tests.integration.loans.test_repay_support import book_fixture, key  # noqa: F401
 
 from dipper.accounting import queries as ledger
 from dipper.loans import queries
-from tests.integration.loans.test_repay_support import book, key  # noqa: F401
 
 pytestmark = pytest.mark.pg
 THREADS = 8
@@ -69,7 +69,9 @@ def test_one_key_from_eight_threads_posts_once(pg_book):
     assert len(repayments) == 1
     entries = ledger.list_entries(pg_book.uow(), limit=1000, account_code=ledger.CLEARING).entries
     assert [e.client_key for e in entries if e.source == "loans.repayment"] == [f"repay:{repayments[0].id}"]
-    assert pg_book.loan(loan_id).principal_outstanding_minor + repayments[0].allocation["principal"] == 1_200_000
+    assert (
+        pg_book.loan(loan_id).principal_outstanding_minor + repayments[0].allocation["principal"] == 1_200_000
+    )
     pg_book.reconcile()
 
 

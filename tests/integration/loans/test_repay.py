@@ -4,18 +4,18 @@ with the sub-ledger equal to the GL."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
+from tests.integration.loans.test_repay_support import START, book_fixture, key, raises  # noqa: F401
 
 from dipper.accounting import queries as ledger
 from dipper.kernel.errors import Conflict, NotFound, ValidationFailed
 from dipper.loans import commands, queries
 from dipper.loans.domain.schedule import add_months
 from dipper.persistence.outbox import OutboxMessage
-from tests.integration.loans.test_repay_support import START, book, key, raises  # noqa: F401
 
 
 def _entry(book, transaction_id: str):
@@ -44,13 +44,26 @@ def test_a_due_installment_paid_exactly(book):
     assert not result.replayed
     paid = book.installments(loan_id)[0]
     assert (paid.status, paid.paid_on) == ("paid", first.due_date)
-    assert (paid.principal_paid_minor, paid.interest_paid_minor) == (first.principal_minor, first.interest_minor)
+    assert (paid.principal_paid_minor, paid.interest_paid_minor) == (
+        first.principal_minor,
+        first.interest_minor,
+    )
     loan = book.loan(loan_id)
     assert loan.principal_outstanding_minor == before.principal_outstanding_minor - first.principal_minor
     assert loan.interest_receivable_minor == before.interest_receivable_minor - first.interest_minor
-    assert (loan.status, loan.days_past_due, loan.bucket, loan.oldest_unpaid_due) == ("active", 0, "current", None)
+    assert (loan.status, loan.days_past_due, loan.bucket, loan.oldest_unpaid_due) == (
+        "active",
+        0,
+        "current",
+        None,
+    )
     t, entry = _entry(book, result.transaction_id)
-    assert (t.kind, t.amount_minor, t.channel_reference, t.value_date) == ("repayment", amount, "UPAY-1", first.due_date)
+    assert (t.kind, t.amount_minor, t.channel_reference, t.value_date) == (
+        "repayment",
+        amount,
+        "UPAY-1",
+        first.due_date,
+    )
     assert {k: t.allocation[k] for k in ("principal", "interest", "penalty", "fee", "credit")} == {
         "principal": first.principal_minor,
         "interest": first.interest_minor,
@@ -65,14 +78,16 @@ def test_a_due_installment_paid_exactly(book):
         ledger.INTEREST_RECEIVABLE: (0, first.interest_minor),
     }
     with book.uow() as uow:
-        topics = set(uow.session.scalars(select(OutboxMessage.topic).where(OutboxMessage.tenant_id == book.tenant_id)))
+        topics = set(
+            uow.session.scalars(select(OutboxMessage.topic).where(OutboxMessage.tenant_id == book.tenant_id))
+        )
     assert {"loans.RepaymentApplied", "loans.LoanPrincipalChanged"} <= topics
     book.reconcile()
 
 
 def test_overdue_installments_are_paid_oldest_first_penalty_interest_principal(book):
     loan_id = book.open_loan()
-    one, two, three = book.installments(loan_id)[:3]
+    one, two = book.installments(loan_id)[:2]
     # Two installments missed; end of day 10 days after the second bills them and charges penalty.
     book.end_of_day(loan_id, date(2026, 3, 15), penalty_minor=1_234)
     book.set_today(date(2026, 3, 16))
@@ -100,7 +115,12 @@ def test_overdue_installments_are_paid_oldest_first_penalty_interest_principal(b
     # The rest of installment 2 brings the loan current again.
     book.repay(loan_id, two.principal_minor + two.interest_minor - 500)
     loan = book.loan(loan_id)
-    assert (loan.status, loan.days_past_due, loan.bucket, loan.oldest_unpaid_due) == ("active", 0, "current", None)
+    assert (loan.status, loan.days_past_due, loan.bucket, loan.oldest_unpaid_due) == (
+        "active",
+        0,
+        "current",
+        None,
+    )
     assert book.installments(loan_id)[2].status == "scheduled"  # not due: nothing of it was paid
     book.reconcile()
 
@@ -157,7 +177,9 @@ def test_paying_the_last_installment_closes_the_loan(book):
     assert loan.principal_outstanding_minor == loan.interest_receivable_minor == 0
     assert all(i.status == "paid" for i in book.installments(loan_id))
     with book.uow() as uow:
-        topics = list(uow.session.scalars(select(OutboxMessage.topic).where(OutboxMessage.tenant_id == book.tenant_id)))
+        topics = list(
+            uow.session.scalars(select(OutboxMessage.topic).where(OutboxMessage.tenant_id == book.tenant_id))
+        )
     assert "loans.LoanClosed" in topics
     raises(Conflict, "loan_closed", book.repay, loan_id, 100)
     book.reconcile()
@@ -194,7 +216,9 @@ def test_refusals_change_nothing(book):
     raises(ValidationFailed, "value_date_in_future", book.repay, loan_id, 100, value_date=date(2026, 2, 7))
     raises(ValidationFailed, "value_date_before_start", book.repay, loan_id, 100, value_date=date(2026, 1, 4))
     raises(ValidationFailed, "invalid_idempotency_key", book.repay, loan_id, 100, "has space")
-    raises(ValidationFailed, "invalid_channel_reference", book.repay, loan_id, 100, channel_reference="x" * 65)
+    raises(
+        ValidationFailed, "invalid_channel_reference", book.repay, loan_id, 100, channel_reference="x" * 65
+    )
     raises(NotFound, "loan_not_found", book.repay, "01NOSUCHLOAN0000000000000", 100)
     pending = book.handle(
         commands.CreateLoan,
@@ -239,3 +263,48 @@ def test_a_backdated_repayment_is_posted_on_its_value_date(book):
     _, entry = _entry(book, result.transaction_id)
     assert entry.value_date == first.due_date
     book.reconcile()
+
+
+def test_servicing_between_real_ends_of_day_keeps_the_books(book):
+    """The batch's own end of day (not the helper): bills, ages and charges penalty; repayments,
+    a partial prepayment and the next bill in between; sub-ledger and GL equal throughout."""
+    loan_id = book.open_loan()
+    one, two = book.installments(loan_id)[:2]
+    late = date(2026, 3, 15)
+    book.set_today(late)
+    book.handle(commands.RunEndOfDay, business_date=late, since=START)
+    loan = book.loan(loan_id)
+    assert (loan.status, loan.oldest_unpaid_due) == ("overdue", one.due_date)
+    assert loan.penalty_receivable_minor > 0
+    book.reconcile()
+
+    book.set_today(late + timedelta(days=1))
+    book.repay(
+        loan_id, loan.penalty_receivable_minor + one.principal_minor + one.interest_minor + two.interest_minor
+    )
+    loan = book.loan(loan_id)
+    assert (loan.penalty_receivable_minor, loan.oldest_unpaid_due) == (0, two.due_date)
+    book.handle(commands.RunEndOfDay, business_date=book.today)
+    book.reconcile()
+
+    book.set_today(book.today + timedelta(days=1))
+    book.repay(loan_id, two.principal_minor + book.loan(loan_id).penalty_receivable_minor)
+    assert book.loan(loan_id).status == "active"
+    book.prepay(loan_id, amount_minor=200_000, mode="lower-installment")
+    book.handle(commands.RunEndOfDay, business_date=book.today)
+    book.reconcile()
+
+    nxt = next(i for i in book.installments(loan_id) if i.status == "scheduled")
+    book.set_today(nxt.due_date)
+    book.handle(commands.RunEndOfDay, business_date=nxt.due_date)
+    book.repay(loan_id, nxt.principal_minor + nxt.interest_minor)
+    paid = next(i for i in book.installments(loan_id) if i.n == nxt.n)
+    assert paid.status == "paid"
+    loan = book.loan(loan_id)
+    assert (loan.status, loan.days_past_due) == ("active", 0)
+    # What end of day recognised for the rebuilt period is exactly what was billed: what is left
+    # is the share of the day that started the next period.
+    following = next(i for i in book.installments(loan_id) if i.n == nxt.n + 1)
+    assert 0 <= loan.interest_receivable_minor <= following.interest_minor // 20
+    book.reconcile()
+    assert queries.reconcile(book.uow(), "CNY").balanced

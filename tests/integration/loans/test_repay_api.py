@@ -6,9 +6,10 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
+from tests.integration.loans.test_repay_support import book_fixture  # noqa: F401
+
 from dipper.kernel.clock import SystemClock
 from dipper.loans import queries
-from tests.integration.loans.test_repay_support import book  # noqa: F401
 
 
 def _h(headers: dict[str, str], idem: str | None = None) -> dict[str, str]:
@@ -38,7 +39,11 @@ def test_repayment_over_http(client, book):
     loan_id, first = _due_loan(book)
     admin = _login(book, client)
     url = f"/api/v1/loans/{loan_id}/repayments"
-    body = {"amount_minor": first.principal_minor + first.interest_minor, "currency": "CNY", "channel_reference": "U-1"}
+    body = {
+        "amount_minor": first.principal_minor + first.interest_minor,
+        "currency": "CNY",
+        "channel_reference": "U-1",
+    }
 
     r = client.post(url, json=body, headers=_h(admin, "pay-1"))
     assert r.status_code == 201, r.text
@@ -58,8 +63,14 @@ def test_repayment_over_http(client, book):
     assert (missing.status_code, missing.json()["code"]) == (400, "idempotency_key_required")
     spaced = client.post(url, json=body, headers={**admin, "Idempotency-Key": "a b"})
     assert (spaced.status_code, spaced.json()["code"]) == (400, "invalid_idempotency_key")
-    for bad in ({**body, "amount_minor": 1.5}, {**body, "amount_minor": "100"}, {**body, "amount_minor": 0},
-                {**body, "currency": "cny"}, {**body, "value_date": "2026-02-30"}, {**body, "extra": 1}):
+    for bad in (
+        {**body, "amount_minor": 1.5},
+        {**body, "amount_minor": "100"},
+        {**body, "amount_minor": 0},
+        {**body, "currency": "cny"},
+        {**body, "value_date": "2026-02-30"},
+        {**body, "extra": 1},
+    ):
         r = client.post(url, json=bad, headers=_h(admin))
         assert r.status_code == 422, (bad, r.text)
     future = client.post(url, json={**body, "value_date": "2030-01-01"}, headers=_h(admin))
@@ -74,9 +85,13 @@ def test_every_servicing_route_over_http(client, book):
     loan_id, first = _due_loan(book)
     admin = _login(book, client)
     paid = client.post(
-        f"/api/v1/loans/{loan_id}/repayments", json={"amount_minor": 5_000, "currency": "CNY"}, headers=_h(admin)
+        f"/api/v1/loans/{loan_id}/repayments",
+        json={"amount_minor": 5_000, "currency": "CNY"},
+        headers=_h(admin),
     ).json()
-    r = client.post(f"/api/v1/repayments/{paid['id']}/reverse", json={"reason": "duplicate"}, headers=_h(admin))
+    r = client.post(
+        f"/api/v1/repayments/{paid['id']}/reverse", json={"reason": "duplicate"}, headers=_h(admin)
+    )
     assert r.status_code == 201, r.text
     assert (r.json()["kind"], r.json()["reverses_id"]) == ("reversal", paid["id"])
     r = client.post(f"/api/v1/repayments/{paid['id']}/reverse", json={"reason": "again"}, headers=_h(admin))
@@ -103,23 +118,33 @@ def test_every_servicing_route_over_http(client, book):
     assert r.status_code == 201, r.text
     assert r.json()["kind"] == "reschedule"
     bad_rate = client.post(
-        f"/api/v1/loans/{loan_id}/reschedule", json={"new_term": 20, "new_rate": "1.5", "reason": "x"}, headers=_h(admin)
+        f"/api/v1/loans/{loan_id}/reschedule",
+        json={"new_term": 20, "new_rate": "1.5", "reason": "x"},
+        headers=_h(admin),
     )
     assert bad_rate.status_code == 422
     r = client.post(f"/api/v1/loans/{loan_id}/write-off", json={"reason": "核销"}, headers=_h(admin))
     assert r.status_code == 201, r.text
     written = r.json()["amount_minor"]
     r = client.post(
-        f"/api/v1/loans/{loan_id}/recoveries", json={"amount_minor": 1_000, "currency": "CNY"}, headers=_h(admin)
+        f"/api/v1/loans/{loan_id}/recoveries",
+        json={"amount_minor": 1_000, "currency": "CNY"},
+        headers=_h(admin),
     )
     assert r.status_code == 201, r.text
     assert book.loan(loan_id).written_off_minor == written - 1_000
-    r = client.post(
-        f"/api/v1/loans/{loan_id}/prepayments", json={"full": True}, headers=_h(admin)
-    )
+    r = client.post(f"/api/v1/loans/{loan_id}/prepayments", json={"full": True}, headers=_h(admin))
     assert (r.status_code, r.json()["code"]) == (409, "loan_written_off")
     kinds = [t.kind for t in queries.list_servicing_transactions(book.uow(), loan_id)]
-    assert kinds == ["repayment", "reversal", "repayment", "prepayment", "reschedule", "write_off", "recovery"]
+    assert kinds == [
+        "repayment",
+        "reversal",
+        "repayment",
+        "prepayment",
+        "reschedule",
+        "write_off",
+        "recovery",
+    ]
     book.reconcile()
 
 
@@ -128,7 +153,9 @@ def test_servicing_needs_loans_service(client, book):
     book.bank.add_user("auditor1", ("auditor",))
     auditor = _login(book, client, "auditor1")
     r = client.post(
-        f"/api/v1/loans/{loan_id}/repayments", json={"amount_minor": 100, "currency": "CNY"}, headers=_h(auditor)
+        f"/api/v1/loans/{loan_id}/repayments",
+        json={"amount_minor": 100, "currency": "CNY"},
+        headers=_h(auditor),
     )
     assert r.status_code == 403
     assert client.get(f"/api/v1/loans/{loan_id}/repayments", headers=auditor).status_code == 200

@@ -7,12 +7,13 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
+from tests.integration.loans.test_repay_support import book_fixture, raises  # noqa: F401
+
 from dipper.accounting import queries as ledger
 from dipper.kernel.errors import Conflict, ValidationFailed
 from dipper.kernel.money import Money
 from dipper.loans import queries
 from dipper.loans.domain.schedule import ScheduleTerms, build_schedule
-from tests.integration.loans.test_repay_support import book, raises  # noqa: F401
 
 RATE_E9 = 72_000_000  # 7.2%
 
@@ -49,12 +50,23 @@ def test_full_payoff_settles_everything_with_interest_to_date_and_the_fee(book):
     result = book.prepay(loan_id, full=True)
 
     loan = book.loan(loan_id)
-    assert (loan.status, loan.closed_on, loan.term, loan.maturity_date) == ("closed", date(2026, 2, 20), 2, date(2026, 2, 20))
-    assert loan.principal_outstanding_minor == loan.interest_receivable_minor == loan.credit_balance_minor == 0
+    assert (loan.status, loan.closed_on, loan.term, loan.maturity_date) == (
+        "closed",
+        date(2026, 2, 20),
+        2,
+        date(2026, 2, 20),
+    )
+    assert (
+        loan.principal_outstanding_minor == loan.interest_receivable_minor == loan.credit_balance_minor == 0
+    )
     rows = book.installments(loan_id)
     assert [i.n for i in rows] == [1, 2]  # the rest of the schedule is gone
     settled = rows[1]
-    assert (settled.status, settled.due_date, settled.accrual_end) == ("paid", date(2026, 2, 20), date(2026, 2, 20))
+    assert (settled.status, settled.due_date, settled.accrual_end) == (
+        "paid",
+        date(2026, 2, 20),
+        date(2026, 2, 20),
+    )
     assert (settled.principal_minor, settled.interest_minor) == (principal, interest)
     t = queries.get_servicing_transaction(book.uow(), result.transaction_id)
     assert (t.kind, t.amount_minor) == ("prepayment", quote.total_minor)
@@ -63,7 +75,10 @@ def test_full_payoff_settles_everything_with_interest_to_date_and_the_fee(book):
     # Income: the first period's interest, interest to the value date, and the fee.
     assert book.balance(ledger.INTEREST_INCOME) == one.interest_minor + interest
     assert book.balance(ledger.FEE_INCOME) == fee
-    assert book.balance(ledger.CLEARING) == -(1_200_000) + one.principal_minor + one.interest_minor + quote.total_minor
+    assert (
+        book.balance(ledger.CLEARING)
+        == -(1_200_000) + one.principal_minor + one.interest_minor + quote.total_minor
+    )
     book.reconcile()
     # A payoff with a stated amount must state the payoff exactly.
     other = book.open_loan(product_code=code)
@@ -76,7 +91,7 @@ def test_full_payoff_settles_everything_with_interest_to_date_and_the_fee(book):
 
 def test_partial_lower_installment_keeps_the_dates_and_the_next_bill_is_exact(book):
     loan_id = book.open_loan()
-    one, two = _first_paid(book, loan_id)
+    one, _ = _first_paid(book, loan_id)
     old = book.installments(loan_id)
     book.set_today(date(2026, 2, 20))
     principal = 1_200_000 - one.principal_minor
@@ -91,7 +106,10 @@ def test_partial_lower_installment_keeps_the_dates_and_the_next_bill_is_exact(bo
     assert [i.due_date for i in new] == [i.due_date for i in old[1:]]  # same due dates
     assert new[0].accrual_start == date(2026, 2, 20)
     assert sum(i.principal_minor for i in new) == principal - 300_000  # exactly what is left
-    assert all(n.principal_minor + n.interest_minor < o.principal_minor + o.interest_minor for n, o in zip(new[1:], old[2:]))
+    assert all(
+        n.principal_minor + n.interest_minor < o.principal_minor + o.interest_minor
+        for n, o in zip(new[1:], old[2:], strict=True)
+    )
     loan = book.loan(loan_id)
     assert (loan.principal_outstanding_minor, loan.interest_receivable_minor) == (principal - 300_000, 0)
     assert (loan.term, loan.maturity_date, loan.accrued_through) == (13, old[-1].due_date, date(2026, 2, 19))
@@ -141,7 +159,7 @@ def test_partial_shorten_term_keeps_the_installment_and_ends_earlier(book):
 
 def test_prepayment_pays_what_is_due_first(book):
     loan_id = book.open_loan()
-    one, two = book.installments(loan_id)[:2]
+    one = book.installments(loan_id)[0]
     book.end_of_day(loan_id, date(2026, 2, 10), penalty_minor=300)  # installment 1 overdue
     book.set_today(date(2026, 2, 11))
     due = one.principal_minor + one.interest_minor + 300
@@ -164,7 +182,9 @@ def test_prepayment_refusals(book):
     one = book.installments(loan_id)[0]
     book.set_today(date(2026, 1, 20))
     raises(ValidationFailed, "amount_required", book.prepay, loan_id)
-    raises(ValidationFailed, "invalid_prepayment_mode", book.prepay, loan_id, amount_minor=1000, mode="sideways")
+    raises(
+        ValidationFailed, "invalid_prepayment_mode", book.prepay, loan_id, amount_minor=1000, mode="sideways"
+    )
     interest = exact(1_200_000, 15)
     raises(ValidationFailed, "amount_below_due", book.prepay, loan_id, amount_minor=interest)
     book.end_of_day(loan_id, date(2026, 1, 25))

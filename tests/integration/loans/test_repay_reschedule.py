@@ -7,9 +7,10 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+from tests.integration.loans.test_repay_support import book_fixture, key, raises  # noqa: F401
+
 from dipper.kernel.errors import Conflict, ValidationFailed
 from dipper.loans import commands, queries
-from tests.integration.loans.test_repay_support import book, key, raises  # noqa: F401
 
 
 def reschedule(book, loan_id: str, new_term: int, idem: str | None = None, **fields):
@@ -51,10 +52,17 @@ def test_reschedule_extends_the_term_at_a_new_rate_from_the_next_period(book):
     loan = book.loan(loan_id)
     assert (loan.term, loan.maturity_date, loan.annual_rate) == (24, date(2028, 1, 5), Decimal("0.06"))
     assert (loan.annual_rate_e9, loan.penalty_rate_e9) == (60_000_000, 90_000_000)  # uplift 50% kept
-    assert loan.interest_receivable_minor == receivable and loan.principal_outstanding_minor == 1_200_000 - one.principal_minor
+    assert (
+        loan.interest_receivable_minor == receivable
+        and loan.principal_outstanding_minor == 1_200_000 - one.principal_minor
+    )
     t = queries.get_servicing_transaction(book.uow(), result.transaction_id)
     assert (t.kind, t.amount_minor, t.journal_entry_id) == ("reschedule", 0, None)
-    assert (t.allocation["reason"], t.allocation["old_term"], t.allocation["new_term"]) == ("展期 approved", 12, 24)
+    assert (t.allocation["reason"], t.allocation["old_term"], t.allocation["new_term"]) == (
+        "展期 approved",
+        12,
+        24,
+    )
     assert len(t.allocation["replaced"]) == 11
     book.reconcile()
     # The installment in progress is billed as it was, and end of day has recognised exactly it.
@@ -86,7 +94,9 @@ def test_reschedule_refusals_and_replay(book):
     book.set_today(date(2026, 1, 20))
     raises(ValidationFailed, "invalid_term", reschedule, book, loan_id, 0)
     raises(ValidationFailed, "invalid_term", reschedule, book, loan_id, 361)
-    raises(ValidationFailed, "invalid_term", reschedule, book, loan_id, 1)  # nothing would follow the current one
+    raises(
+        ValidationFailed, "invalid_term", reschedule, book, loan_id, 1
+    )  # nothing would follow the current one
     raises(ValidationFailed, "invalid_rate", reschedule, book, loan_id, 6, new_rate=Decimal("1.5"))
     raises(ValidationFailed, "invalid_rate", reschedule, book, loan_id, 6, new_rate=Decimal("0.0000000001"))
     raises(ValidationFailed, "invalid_reason", reschedule, book, loan_id, 6, reason="")

@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from tests.integration.loans.test_repay_support import book_fixture, make_book, raises  # noqa: F401
 
 from dipper.accounting import queries as ledger
 from dipper.kernel.errors import Conflict, NotFound, ValidationFailed
 from dipper.loans import queries
-from tests.integration.loans.test_repay_support import book, make_book, raises  # noqa: F401
 
 ACCOUNTS = (
     ledger.LOAN_PRINCIPAL,
@@ -71,7 +71,10 @@ def test_reversal_recomputes_later_repayments_to_the_state_without_it(book, twin
         ("repayment", "R3", False),
     ]
     reversal = queries.get_servicing_transaction(book.uow(), result.transaction_id)
-    assert reversal.reverses_id == first.transaction_id and reversal.allocation["reason"] == "posted to the wrong loan"
+    assert (
+        reversal.reverses_id == first.transaction_id
+        and reversal.allocation["reason"] == "posted to the wrong loan"
+    )
     assert len(reversal.allocation["undone"]) == 2 and len(reversal.allocation["reapplied"]) == 2
     original = ledger.get_entry(book.uow(), txns[1].journal_entry_id)
     mirror = ledger.get_entry(book.uow(), reversal.journal_entry_id)

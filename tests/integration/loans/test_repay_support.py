@@ -114,14 +114,19 @@ class Book:
     def publish(self, **terms: Any) -> str:
         code = f"S{next(_serial):04d}-{uuid.uuid4().hex[:6]}"
         product_id = self.handle(
-            commands.CreateProduct, code=code, name="消费贷", name_en="Consumer loan", terms={**TERMS, **terms}
+            commands.CreateProduct,
+            code=code,
+            name="消费贷",
+            name_en="Consumer loan",
+            terms={**TERMS, **terms},
         )
         proposal = self.handle(commands.SubmitProductVersion, product_id=product_id, version_no=1)
         change_id = self.container.handle(proposal, actor=self.admin)
         name = f"checker{next(_serial)}"
         checker = Actor(kind="user", id=self.bank.add_user(name, ("product_manager",)), name=name)
         self.container.handle(
-            access_commands.DecideChange(tenant_id=self.tenant_id, change_id=change_id, approve=True), actor=checker
+            access_commands.DecideChange(tenant_id=self.tenant_id, change_id=change_id, approve=True),
+            actor=checker,
         )
         return code
 
@@ -186,8 +191,12 @@ class Book:
             ):
                 if amount:
                     lines += [
-                        ledger_commands.PostingLine(account_code=code, currency=loan.currency, debit_minor=amount),
-                        ledger_commands.PostingLine(account_code=income, currency=loan.currency, credit_minor=amount),
+                        ledger_commands.PostingLine(
+                            account_code=code, currency=loan.currency, debit_minor=amount
+                        ),
+                        ledger_commands.PostingLine(
+                            account_code=income, currency=loan.currency, credit_minor=amount
+                        ),
                     ]
             if lines:
                 ledger.post_within(
@@ -227,7 +236,10 @@ class Book:
 
     def reverse(self, transaction_id: str, idem: str | None = None, reason: str = "wrong account") -> Any:
         return self.handle(
-            commands.ReverseRepayment, transaction_id=transaction_id, reason=reason, idempotency_key=idem or key()
+            commands.ReverseRepayment,
+            transaction_id=transaction_id,
+            reason=reason,
+            idempotency_key=idem or key(),
         )
 
     # -- reading -------------------------------------------------------------------------------------
@@ -317,8 +329,8 @@ class Book:
         return report
 
 
-@pytest.fixture
-def book(bank: Any) -> Iterator[Book]:
+@pytest.fixture(name="book")
+def book_fixture(bank: Any) -> Iterator[Book]:
     """A bank on business date 2026-01-05 with a product that allows every prepayment."""
     container = bank.container
     saved = container.clock
@@ -334,7 +346,9 @@ def make_book(bank: Any, clock: FixedClock) -> Book:
     """Another bank's book on the same clock (the container's, set by the ``book`` fixture)."""
     b = Book(bank=bank, clock=clock, admin=Actor(kind="user", id=bank.admin_id, name="admin"))
     b.product_code = b.publish()
-    b.customer_id = b.handle(identity_commands.RegisterCustomer, name="张三", id_number=resident_id(next(_serial)))
+    b.customer_id = b.handle(
+        identity_commands.RegisterCustomer, name="张三", id_number=resident_id(next(_serial))
+    )
     return b
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from datetime import date
 
+from tests.integration.loans.test_repay_support import book_fixture, key, raises  # noqa: F401
+
 from dipper.accounting import queries as ledger
 from dipper.kernel.errors import Conflict, ValidationFailed
 from dipper.loans import commands, queries
-from tests.integration.loans.test_repay_support import book, key, raises  # noqa: F401
 
 
 def write_off(book, loan_id: str, idem: str | None = None, **fields):
@@ -45,7 +46,12 @@ def test_write_off_moves_the_loan_off_the_books_into_the_memo_pair(book):
 
     loan = book.loan(loan_id)
     assert (loan.status, loan.written_off_minor) == ("written_off", total)
-    assert loan.principal_outstanding_minor == loan.interest_receivable_minor == loan.penalty_receivable_minor == 0
+    assert (
+        loan.principal_outstanding_minor
+        == loan.interest_receivable_minor
+        == loan.penalty_receivable_minor
+        == 0
+    )
     t = queries.get_servicing_transaction(book.uow(), result.transaction_id)
     assert (t.kind, t.amount_minor, t.allocation["principal"], t.allocation["penalty"]) == (
         "write_off",
@@ -103,10 +109,12 @@ def test_recoveries_are_income_and_reduce_what_is_written_off(book):
     assert (t.kind, t.amount_minor, t.channel_reference) == ("recovery", 100_000, "COLL-7")
     # 6702 is an expense: a recovery credits it, lowering the loss.
     assert book.balance(ledger.CREDIT_IMPAIRMENT_LOSS) == impairment_before - 100_000
-    assert book.balance(ledger.WRITTEN_OFF_LOANS) == book.balance(ledger.WRITTEN_OFF_LOANS_CONTRA) == total - 100_000
-    raises(
-        ValidationFailed, "recovery_exceeds_written_off", recover, book, loan_id, total - 100_000 + 1
+    assert (
+        book.balance(ledger.WRITTEN_OFF_LOANS)
+        == book.balance(ledger.WRITTEN_OFF_LOANS_CONTRA)
+        == total - 100_000
     )
+    raises(ValidationFailed, "recovery_exceeds_written_off", recover, book, loan_id, total - 100_000 + 1)
     raises(ValidationFailed, "value_date_in_future", recover, book, loan_id, 1, value_date=date(2026, 9, 2))
     raises(ValidationFailed, "currency_mismatch", recover, book, loan_id, 1, currency="USD")
     recover(book, loan_id, total - 100_000)

@@ -31,6 +31,7 @@ from dipper.access import commands as access_commands
 from dipper.access import queries as access_queries
 from dipper.access.queries import Role
 from dipper.bootstrap import Container, bootstrap
+from dipper.entrypoints.cli import batch as batch_commands
 from dipper.entrypoints.cli import output
 from dipper.entrypoints.cli import schedule as schedule_command
 from dipper.entrypoints.cli.demo import DemoInfo, demo_steps, seed_demo
@@ -558,6 +559,8 @@ def demo(
 
 
 app.command("schedule")(schedule_command.schedule)
+app.add_typer(batch_commands.eod_app, name="eod")
+app.add_typer(batch_commands.bench_app, name="bench")
 
 
 if __name__ == "__main__":  # python -m dipper.entrypoints.cli.main

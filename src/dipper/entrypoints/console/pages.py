@@ -768,6 +768,7 @@ def _product_choices() -> dict[str, list[tuple[str, str]]]:
 def _term_rows(document: dict[str, Any], t: i18n.Translator) -> list[tuple[str, str]]:
     """A version's terms as (label, value) lines for reading, in the document's order."""
     shown = terms_form_values(document)
+    choices = _product_choices()
     rows: list[tuple[str, str]] = []
     for name in products.TERM_FIELDS:
         value = shown.get(name)
@@ -777,9 +778,11 @@ def _term_rows(document: dict[str, Any], t: i18n.Translator) -> list[tuple[str, 
             text = (
                 " → ".join(t(_option_key(name, v)) for v in value)
                 if name == "allocation_order"
-                else ("、".join(t(_option_key(name, v)) if t.has(_option_key(name, v)) else v for v in value))
+                else ("、" if t.lang == "zh-CN" else ", ").join(
+                    t(_option_key(name, v)) if t.has(_option_key(name, v)) else v for v in value
+                )
             )
-        elif name in {n for n, _ in _product_choices().items()} and value:
+        elif name in choices and value:
             key = _option_key(name, str(value))
             text = t(key) if t.has(key) else str(value)
         elif name == "revolving_interest_rule" and value:
@@ -790,6 +793,8 @@ def _term_rows(document: dict[str, Any], t: i18n.Translator) -> list[tuple[str, 
             text += " " + t("product.unit.yuan")
         elif value not in (None, "") and name in _PERCENT_FIELDS:
             text += "%"
+        elif value not in (None, "") and name in _INT_FIELDS:
+            text += " " + t("product.unit.days" if name == "grace_days" else "product.unit.months")
         rows.append((t(f"product.field.{name}"), text or "—"))
     return rows
 

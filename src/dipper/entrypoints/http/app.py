@@ -13,6 +13,7 @@ from dipper.bootstrap import Container, bootstrap
 from dipper.entrypoints.http import errors
 from dipper.entrypoints.http.middleware import Metrics, MetricsMiddleware, RequestIdMiddleware
 from dipper.entrypoints.http.routers import access, accounting, customers, loans, products, repayments, system
+from dipper.entrypoints.http.routers import batch as batch_routes
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ def create_app(container: Container | None = None, *, with_console: bool = True)
         products.router,
         loans.router,
         repayments.router,
+        batch_routes.router,
     ):
         app.include_router(router, prefix=API_PREFIX, responses=errors.ERROR_RESPONSES)
     if with_console:

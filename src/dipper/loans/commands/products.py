@@ -13,6 +13,14 @@ from typing import Any
 
 from dipper.kernel.messages import Command
 
+__all__ = [
+    "CreateProduct",
+    "DraftProductVersion",
+    "RetireProduct",
+    "SubmitProductVersion",
+    "UpdateDraftVersion",
+]
+
 
 @dataclass(frozen=True, kw_only=True)
 class CreateProduct(Command):

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from dipper.kernel.messages import Event
 
+__all__ = ["ProductPublished", "ProductRetired"]
+
 
 @dataclass(frozen=True, kw_only=True)
 class ProductPublished(Event):

@@ -8,7 +8,6 @@ product and answer the ``ProposeChange`` to send; the product changes only in ``
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -286,35 +285,16 @@ def _apply_retire(payload: dict[str, Any], target: str, uow: SqlAlchemyUnitOfWor
     )
 
 
-@dataclass(frozen=True)
-class _Kind:
-    """The shape of ``access``'s ``ChangeKind``."""
-
-    name: str
-    approve_permission: str
-    description: str
-
-
-@dataclass(frozen=True)
-class _Registration:
-    """The shape of an entry of ``access``'s change-kind registry."""
-
-    kind: _Kind
-    validate: Callable[[dict[str, Any]], dict[str, Any]]
-    apply: Callable[[dict[str, Any], str, SqlAlchemyUnitOfWork], None]
-
-
 def _register_change_kind(
     name: str,
     description: str,
     validate: Callable[[dict[str, Any]], dict[str, Any]],
     apply: Callable[[dict[str, Any], str, SqlAlchemyUnitOfWork], None],
 ) -> None:
-    # access exposes ``register_change_kind`` only in its private handlers, which the import
-    # contracts keep loans from importing; until access.queries re-exports it, add the entry to the
-    # registry it does expose. Same entry, same effect; replace this with the public call then.
-    access.CHANGE_KINDS[name] = _Registration(  # type: ignore[assignment]
-        _Kind(name, Permission.PRODUCTS_APPROVE.value, description), validate, apply
+    access.register_change_kind(
+        access.ChangeKind(name, Permission.PRODUCTS_APPROVE.value, description),
+        validate=validate,
+        apply=apply,
     )
 
 

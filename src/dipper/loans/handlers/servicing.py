@@ -73,6 +73,12 @@ def _tenant(uow: SqlAlchemyUnitOfWork, cmd: Any) -> str:
     return uow.tenant_id
 
 
+def _note_reason(uow: SqlAlchemyUnitOfWork, reason: str) -> None:
+    # Audit entries keep digests of values: the action text is where a reviewer reads why.
+    action = uow.session.info.get("action") or ""
+    uow.session.info["action"] = f"{action} | reason: {reason}"[:200]
+
+
 def _check_key(key: object) -> str:
     # No spaces: the keys servicing derives for its own follow-up transactions contain one, so a
     # client key can never collide with them.
@@ -306,7 +312,6 @@ class _Applied:
 
     allocation: dict[str, Any]
     lines: list[tuple[str, int, int, str]]
-    principal: int
 
 
 def _apply(
@@ -316,13 +321,12 @@ def _apply(
     amount: int,
     value_date: date,
     dues: Sequence[rules.Due] | None = None,
-    prepayable_principal: int = 0,
 ) -> tuple[_Applied, rules.Allocation]:
-    """Allocate ``amount`` over what is due (then up to ``prepayable_principal``), update the
-    installments and the loan's balances, and return the record and journal lines of it."""
+    """Allocate ``amount`` over what is due (the excess is credit), update the installments and the
+    loan's balances, and return the record and journal lines of it."""
     dues = list(dues if dues is not None else views.due_buckets(loan, installments))
     order = rules.AllocationOrder.from_config(loan.allocation)
-    split = rules.allocate_one(amount, dues, order, prepayable_principal=prepayable_principal)
+    split = rules.allocate_one(amount, dues, order)
     by_n = {i.n: i for i in installments}
     detail: list[dict[str, Any]] = []
     for part in split.installments:
@@ -372,7 +376,7 @@ def _apply(
         "prepaid_principal": split.prepaid_principal,
         "installments": detail,
     }
-    return _Applied(allocation=record, lines=lines, principal=principal), split
+    return _Applied(allocation=record, lines=lines), split
 
 
 def _finish(
@@ -664,6 +668,7 @@ def reverse_repayment(cmd: commands.ReverseRepayment, uow: SqlAlchemyUnitOfWork)
                 details={"later_kinds": blocking},
             )
         today = uow.clock.today()
+        _note_reason(uow, reason)
         status_before = loan.status
         installments = _installments(uow, loan.id)
         instant = _next_instant(uow, loan.id)
@@ -1131,6 +1136,7 @@ def reschedule_loan(cmd: commands.RescheduleLoan, uow: SqlAlchemyUnitOfWork) -> 
             )
         if loan.method == RepaymentMethod.REVOLVING:
             raise Conflict("a revolving loan has no schedule", code="loan_not_reschedulable")
+        _note_reason(uow, reason)
         installments = _installments(uow, loan.id)
         future = [i for i in installments if i.status == delinquency.InstallmentStatus.SCHEDULED]
         if not future:
@@ -1266,6 +1272,7 @@ def write_off_loan(cmd: commands.WriteOffLoan, uow: SqlAlchemyUnitOfWork) -> vie
         total = principal + interest + penalty + fee
         if total <= 0 or min(principal, interest, penalty, fee) < 0:
             raise Conflict("nothing is owed on the loan to write off", code="nothing_to_write_off")
+        _note_reason(uow, reason)
         status_before = loan.status
         loan.principal_outstanding_minor = 0
         loan.interest_receivable_minor = 0

@@ -20,6 +20,7 @@ __all__ = [
     "StepOutcome",
     "eod_plan",
     "get_batch_run",
+    "get_batch_run_for_date",
     "list_batch_runs",
 ]
 
@@ -105,9 +106,18 @@ def get_batch_run(uow: SqlAlchemyUnitOfWork, run_id: str) -> BatchRunView:
         return run_view(run)
 
 
-def plan_dates(
-    runs: dict[date, str], business_date: date, since: date | None, today: date
-) -> list[date]:
+def get_batch_run_for_date(uow: SqlAlchemyUnitOfWork, business_date: date) -> BatchRunView:
+    with uow:
+        tid = _tenant(uow)
+        run = uow.session.scalar(
+            select(BatchRun).where(BatchRun.tenant_id == tid, BatchRun.business_date == business_date)
+        )
+        if run is None:
+            raise NotFound("no end-of-day run for this date", code="batch_run_not_found")
+        return run_view(run)
+
+
+def plan_dates(runs: dict[date, str], business_date: date, since: date | None, today: date) -> list[date]:
     """The dates to run, in order, given the existing runs (date -> status): every date after the
     last one done through ``business_date`` (a missed date is never skipped); with none done yet,
     from the earliest unfinished run or ``since`` (default ``business_date``)."""

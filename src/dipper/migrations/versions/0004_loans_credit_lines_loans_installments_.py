@@ -96,13 +96,16 @@ def upgrade() -> None:
     sa.Column('tenant_id', sa.String(length=26), nullable=False),
     sa.ForeignKeyConstraint(['credit_line_id'], ['loans_credit_line.id'], name=op.f('fk_loans_loan_credit_line_id_loans_credit_line')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_loans_loan')),
-    sa.UniqueConstraint('tenant_id', 'idempotency_key', name=op.f('uq_loans_loan_tenant_id_idempotency_key'))
+    sa.UniqueConstraint('tenant_id', 'idempotency_key', name=op.f('uq_loans_loan_tenant_id_idempotency_key')),
+    postgresql_with={'fillfactor': 50},
     )
     with op.batch_alter_table('loans_loan', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_loans_loan_credit_line_id'), ['credit_line_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_loans_loan_customer_id'), ['customer_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_loans_loan_tenant_id'), ['tenant_id'], unique=False)
         batch_op.create_index('ix_loans_loan_tenant_status', ['tenant_id', 'status'], unique=False)
+        batch_op.create_index('ix_loans_loan_tenant_oldest_unpaid', ['tenant_id', 'oldest_unpaid_due'], unique=False)
+        batch_op.create_index('ix_loans_loan_tenant_maturity', ['tenant_id', 'maturity_date'], unique=False)
 
     op.create_table('loans_installment',
     sa.Column('id', sa.String(length=26), nullable=False),
@@ -178,6 +181,8 @@ def downgrade() -> None:
     op.drop_table('loans_installment')
     with op.batch_alter_table('loans_loan', schema=None) as batch_op:
         batch_op.drop_index('ix_loans_loan_tenant_status')
+        batch_op.drop_index('ix_loans_loan_tenant_oldest_unpaid')
+        batch_op.drop_index('ix_loans_loan_tenant_maturity')
         batch_op.drop_index(batch_op.f('ix_loans_loan_tenant_id'))
         batch_op.drop_index(batch_op.f('ix_loans_loan_customer_id'))
         batch_op.drop_index(batch_op.f('ix_loans_loan_credit_line_id'))
