@@ -14,7 +14,6 @@ from dipper.access.handlers import CHANGE_KINDS, register_change_kind
 from dipper.kernel.errors import NotFound, PermissionDenied, Unauthenticated
 from dipper.kernel.uow import Actor
 from dipper.persistence.audit import AuditEntry
-from dipper.persistence.base import utcnow
 from dipper.persistence.uow import SqlAlchemyUnitOfWork
 
 __all__ = [
@@ -52,7 +51,7 @@ class Principal:
 
 def authenticate(uow: SqlAlchemyUnitOfWork, token: str) -> Principal:
     """Resolve a bearer token (session ``dps_…`` or partner key ``dpk_…``) to a principal."""
-    now = utcnow()
+    now = uow.clock.now()  # the same clock that stamped the session's expiry at sign-in
     digest = token_hash(token)
     with uow:
         s = uow.session

@@ -331,13 +331,16 @@ class Book:
 
 @pytest.fixture(name="book")
 def book_fixture(bank: Any) -> Iterator[Book]:
-    """A bank on business date 2026-01-05 with a product that allows every prepayment."""
+    """A bank on business date 2026-01-05 with a product that allows every prepayment. After the
+    test, its loan sub-ledger must still equal the GL to the fen."""
     container = bank.container
     saved = container.clock
     clock = FixedClock(datetime(START.year, START.month, START.day, 2, 0, tzinfo=UTC))
     container.clock = clock
     try:
-        yield make_book(bank, clock)
+        b = make_book(bank, clock)
+        yield b
+        b.reconcile()
     finally:
         container.clock = saved
 

@@ -99,8 +99,12 @@ def _summary(bank: str, run: loan_queries.BatchRunView) -> str:
     )
 
 
-def _run_date(container: Container, tenant_id: str, business_date: dt.date, fields: dict[str, Any]) -> Any:
+def _run_date(
+    container: Container, bank: dict[str, Any], business_date: dt.date, fields: dict[str, Any]
+) -> Any:
     """One business date, step by step, with a progress bar per step."""
+    tenant_id = bank["id"]
+    output.console(stderr=True).print(f"end of day {business_date} of {bank['code']}", highlight=False)
     columns = (
         TextColumn("{task.fields[step]:<16}"),
         BarColumn(bar_width=20),
@@ -112,7 +116,6 @@ def _run_date(container: Container, tenant_id: str, business_date: dt.date, fiel
         tasks = {
             step: progress.add_task("", total=1, step=step, start=False) for step in loan_commands.EOD_STEPS
         }
-        started = time.perf_counter()
         while True:
             outcome = container.handle(
                 loan_commands.RunEndOfDayStep(tenant_id=tenant_id, business_date=business_date, **fields),
@@ -129,7 +132,6 @@ def _run_date(container: Container, tenant_id: str, business_date: dt.date, fiel
                 progress.stop()
                 os.kill(os.getpid(), signal.SIGKILL)
             if outcome.run.status == "done":
-                progress.console.print(f"[dim]{business_date}: {time.perf_counter() - started:.2f}s[/dim]")
                 return outcome.run
 
 
@@ -169,10 +171,12 @@ def eod_run(
             if not plan:
                 output.console(stderr=True).print(f"{bank['code']}: {last} is done already")
             for business_date in plan:
-                run = _run_date(container, bank["id"], business_date, fields)
+                run = _run_date(container, bank, business_date, fields)
                 done.append({"bank": bank["code"], **run.__dict__})
                 if not as_json:
-                    output.console().print(_summary(bank["code"], run), highlight=False, markup=False)
+                    output.console().print(
+                        _summary(bank["code"], run), highlight=False, markup=False, soft_wrap=True
+                    )
     finally:
         container.dispose()
     if as_json:

@@ -432,9 +432,9 @@ def _emit_rows(ctx: _Ctx, event_type: type[Event], values: dict[str, Any], sourc
         .select_from(source)
         .where(*where)
     )
-    result = ctx.conn.execute(
-        insert(OUTBOX).from_select(["id", "tenant_id", "topic", "payload", "created_at"], rows)
-    )
+    statement = insert(OUTBOX).from_select(["id", "tenant_id", "topic", "payload", "created_at"], rows)
+    # SQLAlchemy reports no row count for an INSERT unless asked to keep the driver's.
+    result = ctx.conn.execute(statement.execution_options(preserve_rowcount=True))
     return max(int(result.rowcount or 0), 0)
 
 
@@ -1125,7 +1125,8 @@ def _insert_from(
 ) -> int:
     columns = list(values)
     select_stmt = query([values[c].label(c) if hasattr(values[c], "label") else values[c] for c in columns])
-    return int(conn.execute(insert(table).from_select(columns, select_stmt)).rowcount or 0)
+    statement = insert(table).from_select(columns, select_stmt).execution_options(preserve_rowcount=True)
+    return int(conn.execute(statement).rowcount or 0)
 
 
 def _seed_delinquent(i: Any) -> ColumnElement[bool]:
