@@ -7,8 +7,8 @@ loan ids: the single-loan path (``accrue_to(uow, date, loan_ids=[id])``) is a ba
 No step loops over loans in Python.
 
 A step computes its totals per currency with the same expressions as its ``UPDATE``, in the same
-transaction (the interest accrual, the one step over the whole book, reads its total as the column
-sums before and after its ``UPDATE`` rather than evaluating the rule a second time), and posts them
+transaction (interest and penalty accrual, whose rules read other rows, take theirs as the column
+sums before and after their ``UPDATE`` rather than evaluating the rule a second time), and posts them
 as one summary journal entry per currency (client key
 ``eod:<date>:<step>:<currency>``) *in that transaction*, so the GL control accounts equal the
 sub-ledger at every commit (ADR 0005 lists ``post`` as a later step; posting with the change
@@ -58,6 +58,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.sqltypes import NullType
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from dipper.accounting import queries as ledger
 from dipper.accounting.commands import PostingLine, PostJournalEntry
@@ -161,6 +163,35 @@ def _padded10_sqlite(element: padded10, compiler: SQLCompiler, **kw: Any) -> str
 @compiles(padded10, "postgresql")
 def _padded10_pg(element: padded10, compiler: SQLCompiler, **kw: Any) -> str:
     return f"lpad(CAST(({compiler.process(element.clauses, **kw)}) AS TEXT), 10, '0')"
+
+
+class in_ids(ColumnElement[Any]):  # noqa: N801
+    """``column IN (subquery)`` for a small set of ids. PostgreSQL turns that into a semi-join and,
+    misjudging the set's size, may hash it against a scan of the whole book; as
+    ``column = ANY(ARRAY(subquery))`` the set is computed once and looked up in the index."""
+
+    # Untyped on purpose: a Boolean would be rendered "... = 1" on SQLite, hiding the IN from
+    # its planner.
+    type = NullType()
+    inherit_cache = True
+    _traverse_internals = (  # type: ignore[assignment]  # a tuple: immutable, one per class
+        ("column", InternalTraversal.dp_clauseelement),
+        ("ids", InternalTraversal.dp_clauseelement),
+    )
+
+    def __init__(self, column: ColumnElement[Any], ids: Any) -> None:
+        self.column = column
+        self.ids = ids.scalar_subquery() if hasattr(ids, "scalar_subquery") else ids
+
+
+@compiles(in_ids)
+def _in_ids(element: in_ids, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"{compiler.process(element.column, **kw)} IN {compiler.process(element.ids, **kw)}"
+
+
+@compiles(in_ids, "postgresql")
+def _in_ids_pg(element: in_ids, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"{compiler.process(element.column, **kw)} = ANY(ARRAY{compiler.process(element.ids, **kw)})"
 
 
 def _generic(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
@@ -290,17 +321,22 @@ def _ctx(uow: SqlAlchemyUnitOfWork, business_date: date, loan_ids: Iterable[str]
     return _Ctx(uow, conn, uow.tenant_id, business_date, ids)
 
 
-def _lock_book(conn: Connection, *, whole_book: bool = True) -> None:
+#: Steps whose joins PostgreSQL should run as index look-ups (see ``_lock_book``).
+_INDEX_LOOKUP_STEPS = frozenset({"fall_due", "accrue_penalty"})
+
+
+def _lock_book(conn: Connection, *, planner_hints: bool = False) -> None:
     """Per step transaction: PostgreSQL locks out other writers of the book (see the module doc);
     SQLite already holds the database's write lock and gets a bigger cache for the batch."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
         # JIT compiling these long CASE expressions costs seconds and saves nothing on one pass.
         conn.exec_driver_sql("SET LOCAL jit = off")
-        if not whole_book:
-            # Steps over the few loans due or delinquent today: PostgreSQL over-estimates
-            # "status = 'scheduled' AND due_date <= D" (independent columns, ~30x) and would
-            # hash-join a scan of the whole book; index lookups are what these sets need.
+        if planner_hints:
+            # Steps that join the few installments due or loans delinquent today to the book:
+            # PostgreSQL over-estimates such sets ("status = 'scheduled' AND due_date <= D" by
+            # ~30x: independent columns) and would hash-join a scan of the whole book, where index
+            # look-ups are what these sets need.
             conn.exec_driver_sql("SET LOCAL enable_hashjoin = off")
             conn.exec_driver_sql("SET LOCAL enable_mergejoin = off")
         # EXCLUSIVE lets plain reads through but no writer nor SELECT ... FOR UPDATE, so a servicing
@@ -320,6 +356,28 @@ def _totals(rows: Iterable[Sequence[Any]], names: Sequence[str]) -> dict[str, di
         for name, value in zip(names, sums, strict=True):
             bucket[name] += int(value or 0)
     return out
+
+
+def _sums(ctx: _Ctx, scope: Sequence[Any], columns: Sequence[Any]) -> dict[str, list[int]]:
+    """Column sums per currency over ``scope``."""
+    rows = ctx.conn.execute(
+        select(L.c.currency, *(_big(func.sum(c)) for c in columns)).where(*scope).group_by(L.c.currency)
+    )
+    return {currency: [int(v or 0) for v in sums] for currency, *sums in rows}
+
+
+def _changes(before: dict[str, list[int]], after: dict[str, list[int]]) -> dict[str, list[int]]:
+    """What a step's UPDATEs changed, per currency: the sums after less the sums before.
+
+    The two steps whose rule reads other rows (interest over the periods, penalty over the overdue
+    installments) take their totals this way rather than by evaluating the rule a second time in
+    a SELECT: it is the change the UPDATEs made, exactly, since no other writer can commit in
+    between (see the module docstring), at the cost of two plain scans of the same rows."""
+    width = len(next(iter(after.values()), next(iter(before.values()), [])))
+    return {
+        c: [a - b for a, b in zip(after.get(c, [0] * width), before.get(c, [0] * width), strict=True)]
+        for c in sorted({*before, *after})
+    }
 
 
 #: Journal lines of each step: (total, debit account, credit account, memo).
@@ -493,25 +551,13 @@ def accrue_to(
         L.c.start_date <= business_date,
         or_(L.c.accrued_through.is_(None), L.c.accrued_through < business_date),
     )
-    # The one step over the whole book: its total is what the UPDATE changed, read as the column
-    # sums before and after it (two cheap scans) instead of evaluating the rule a second time.
-    # Exact, because no other writer can commit in between (see the module docstring).
-    scope = and_(*ctx.loans(), L.c.status.in_(LIVE))
-    balances = (
-        select(
-            L.c.currency,
-            L.c.status,
-            _big(func.sum(L.c.interest_receivable_minor)),
-            _big(func.sum(L.c.suspended_interest_minor)),
-        )
-        .where(scope)
-        .group_by(L.c.currency, L.c.status)
-    )
-    before = {(c, st): (int(i or 0), int(su or 0)) for c, st, i, su in ctx.conn.execute(balances)}
     common = {
         "interest_carry": case((revolving, carry), else_=L.c.interest_carry),
         "accrued_through": business_date,
     }
+    scope = [*ctx.loans(), L.c.status.in_(LIVE)]
+    columns = (L.c.interest_receivable_minor, L.c.suspended_interest_minor)
+    before = _sums(ctx, scope, columns)
     n = ctx.conn.execute(
         update(L)
         .where(target, L.c.status.in_(ACCRUING))
@@ -522,15 +568,9 @@ def accrue_to(
         .where(target, L.c.status == NON_ACCRUAL)
         .values(suspended_interest_minor=L.c.suspended_interest_minor + amount, **common)
     ).rowcount
-    accrued: dict[str, dict[str, int]] = {}
-    suspended: dict[str, int] = {}
-    for currency, status, interest, memo in ctx.conn.execute(balances):
-        was_interest, was_memo = before.get((currency, status), (0, 0))
-        if status == NON_ACCRUAL:
-            suspended[currency] = suspended.get(currency, 0) + int(memo or 0) - was_memo
-        else:
-            totals = accrued.setdefault(currency, {"interest": 0})
-            totals["interest"] += int(interest or 0) - was_interest
+    changed = _changes(before, _sums(ctx, scope, columns))
+    accrued = {c: {"interest": receivable} for c, (receivable, _) in changed.items()}
+    suspended = {c: memo for c, (_, memo) in changed.items() if memo}
     result = StepResult(rows=int(n), totals=accrued)
     result.extra["suspended"] = suspended
     result.entries = _post(ctx, "accrue_interest", accrued, client_key)
@@ -587,7 +627,7 @@ def fall_due(
         .where(
             *ctx.loans(),
             L.c.status.in_(LIVE),
-            L.c.id.in_(select(I.c.loan_id).where(*falling, I.c.fee_minor > 0)),
+            in_ids(L.c.id, select(I.c.loan_id).where(*falling, I.c.fee_minor > 0)),
         )
         .values(fee_receivable_minor=L.c.fee_receivable_minor + fees_due)
     )
@@ -660,21 +700,28 @@ def age(
             update(I).where(*missed, _live_loan_of_installment()).values(status=OVERDUE)
         ).rowcount
     )
+    la = L.alias("aged")
     balance = (
-        L.c.principal_outstanding_minor
-        + L.c.interest_receivable_minor
-        + L.c.penalty_receivable_minor
-        + L.c.fee_receivable_minor
-        + L.c.suspended_interest_minor
+        la.c.principal_outstanding_minor
+        + la.c.interest_receivable_minor
+        + la.c.penalty_receivable_minor
+        + la.c.fee_receivable_minor
+        + la.c.suspended_interest_minor
     )
-    oldest_installment = (
-        select(func.min(I.c.due_date))
-        .where(I.c.loan_id == L.c.id, I.c.status.in_(UNPAID_DUE))
-        .correlate(L)
-        .scalar_subquery()
+    # The oldest unpaid due date per loan, grouped from the (status, due date) index: a few
+    # rows per delinquent loan rather than a look-up of every installment of every candidate.
+    unpaid = (
+        select(I.c.loan_id.label("loan_id"), func.min(I.c.due_date).label("due_date"))
+        .where(*ctx.installments(), I.c.status.in_(UNPAID_DUE))
+        .group_by(I.c.loan_id)
+        .subquery("unpaid")
     )
+    oldest_installment = unpaid.c.due_date
     matured_line = case(
-        (and_(L.c.method == REVOLVING, L.c.maturity_date <= business_date, balance > 0), L.c.maturity_date),
+        (
+            and_(la.c.method == REVOLVING, la.c.maturity_date <= business_date, balance > 0),
+            la.c.maturity_date,
+        ),
         else_=null(),
     )
     new_oldest = func.coalesce(oldest_installment, matured_line)
@@ -690,11 +737,20 @@ def age(
             L.c.method == REVOLVING,
         ),
     )
-    target = and_(*ctx.loans(), L.c.status.in_(LIVE), L.c.id.in_(candidates))
+    target = and_(*ctx.loans(), L.c.status.in_(LIVE), in_ids(L.c.id, candidates))
+    # The oldest unpaid due date of each candidate, computed once (OFFSET 0: not inlined).
+    oldest = (
+        select(la.c.id.label("id"), new_oldest.label("oldest"))
+        .select_from(la.outerjoin(unpaid, unpaid.c.loan_id == la.c.id))
+        .where(*ctx.loans(la), la.c.status.in_(LIVE), in_ids(la.c.id, candidates))
+        .offset(0)
+        .subquery("oldest")
+    )
     ctx.conn.execute(
         update(L)
-        .where(target, L.c.oldest_unpaid_due.is_distinct_from(new_oldest))
-        .values(oldest_unpaid_due=new_oldest)
+        .where(L.c.id == oldest.c.id, L.c.tenant_id == ctx.tenant_id, in_ids(L.c.id, candidates))
+        .where(L.c.oldest_unpaid_due.is_distinct_from(oldest.c.oldest))
+        .values(oldest_unpaid_due=oldest.c.oldest)
     )
     dpd = case((L.c.oldest_unpaid_due.is_(None), 0), else_=d - day_number(L.c.oldest_unpaid_due))
     bucket = bucket_sql(dpd)
@@ -724,7 +780,7 @@ def age(
     )
     counts = ctx.conn.execute(
         select(L.c.bucket, func.count(), _big(func.sum(L.c.principal_outstanding_minor)))
-        .where(*ctx.loans(), L.c.status.in_(LIVE), L.c.days_past_due > 0)
+        .where(*ctx.loans(), L.c.status.in_(LIVE), L.c.oldest_unpaid_due.isnot(None), L.c.days_past_due > 0)
         .group_by(L.c.bucket)
     ).all()
     result.extra["delinquent"] = {b: {"loans": int(k), "principal_minor": int(p or 0)} for b, k, p in counts}
@@ -785,20 +841,17 @@ def accrue_penalty(
             la.c.days_past_due > la.c.grace_days,
             or_(la.c.penalty_accrued_through.is_(None), la.c.penalty_accrued_through < business_date),
         )
+        # OFFSET 0 keeps both databases from inlining the subquery: the base is summed once per
+        # loan, not once for each of its uses in the accrual expression.
+        .offset(0)
         .subquery("penalty_base")
     )
     accrued, carry = daily_accrual_sql(
         penalised.c.base, L.c.penalty_rate_e9, 1, L.c.penalty_carry, L.c.day_count_basis
     )
-    totals = _totals(
-        ctx.conn.execute(
-            select(L.c.currency, func.sum(accrued))
-            .select_from(L.join(penalised, L.c.id == penalised.c.id))
-            .where(L.c.tenant_id == ctx.tenant_id)
-            .group_by(L.c.currency)
-        ).all(),
-        ["penalty"],
-    )
+    # Every loan penalised is past due: its change is read on that set, from the index.
+    scope = [*ctx.loans(), L.c.oldest_unpaid_due < business_date]
+    before = _sums(ctx, scope, [L.c.penalty_receivable_minor])
     rows = ctx.conn.execute(
         update(L)
         .where(L.c.id == penalised.c.id, L.c.tenant_id == ctx.tenant_id)
@@ -808,6 +861,10 @@ def accrue_penalty(
             penalty_accrued_through=business_date,
         )
     ).rowcount
+    totals = {
+        c: {"penalty": p}
+        for c, (p,) in _changes(before, _sums(ctx, scope, [L.c.penalty_receivable_minor])).items()
+    }
     result = StepResult(rows=int(rows), totals=totals)
     result.entries = _post(ctx, "accrue_penalty", totals, client_key)
     return result
@@ -834,7 +891,7 @@ def update_status(
         select(L.c.id).where(*ctx.loans(), L.c.oldest_unpaid_due.isnot(None)),
         select(L.c.id).where(*ctx.loans(), L.c.status.in_((OVERDUE, NON_ACCRUAL))),
     )
-    target = and_(*ctx.loans(), L.c.status.in_(LIVE), L.c.id.in_(candidates), L.c.status != new)
+    target = and_(*ctx.loans(), L.c.status.in_(LIVE), in_ids(L.c.id, candidates), L.c.status != new)
     suspend = new == NON_ACCRUAL
     reinstate = and_(L.c.status == NON_ACCRUAL, new.in_(ACCRUING))
     off = new == WRITTEN_OFF
@@ -938,21 +995,25 @@ def _run_step(
 
 
 def _reconcile(uow: SqlAlchemyUnitOfWork) -> dict[str, Any]:
-    """Sub-ledger sums against the GL control accounts per currency (``loans.queries.reconcile``),
-    read outside the step's transaction (SQLite's second connection would wait for its lock)."""
+    """The sub-ledger column sums against the GL control accounts, every currency at once: the
+    mapping of ``loans.queries.reconcile`` in one grouped scan of the book and one trial balance.
+    Read outside the step's transaction (SQLite's second connection would wait for its lock)."""
     fresh = uow.for_tenant(str(uow.tenant_id))
     with fresh:
-        currencies = sorted(
-            fresh.session.execute(
-                select(L.c.currency).where(L.c.tenant_id == fresh.tenant_id).distinct()
-            ).scalars()
-        )
-    out: dict[str, Any] = {}
-    for currency in currencies:
-        report = loan_views.reconcile(uow.for_tenant(str(uow.tenant_id)), currency)
-        out[currency] = {
-            line.account_code: line.difference_minor for line in report.lines if line.difference_minor
+        sums = fresh.session.execute(
+            select(L.c.currency, *(_big(func.sum(column)) for _, column, _ in loan_views.RECONCILED))
+            .where(L.c.tenant_id == fresh.tenant_id)
+            .group_by(L.c.currency)
+        ).all()
+    trial = ledger.trial_balance(uow.for_tenant(str(uow.tenant_id)), date.max)
+    gl = {(line.account_code, line.currency): line.balance_minor for line in trial.lines}
+    out: dict[str, dict[str, int]] = {}
+    for currency, *columns in sums:
+        differences = {
+            code: int(total or 0) - gl.get((code, currency), 0)
+            for (_, _, code), total in zip(loan_views.RECONCILED, columns, strict=True)
         }
+        out[currency] = {code: diff for code, diff in differences.items() if diff}
     return {"reconciled": not any(out.values()), "differences": out}
 
 
@@ -967,7 +1028,7 @@ def _next_step(
     peek = views.run_view(existing).next_step if existing is not None else commands.EOD_STEPS[0]
     uow.rollback()
     reconciliation = _reconcile(uow) if peek == "post" else {}
-    _lock_book(uow.session.connection(), whole_book=peek == commands.EOD_STEPS[0])
+    _lock_book(uow.session.connection(), planner_hints=peek in _INDEX_LOOKUP_STEPS)
     run = uow.session.scalar(
         select(BatchRun)
         .where(BatchRun.tenant_id == tid, BatchRun.business_date == business_date)
@@ -1241,6 +1302,12 @@ def seed_synthetic_book(cmd: commands.SeedSyntheticBook, uow: SqlAlchemyUnitOfWo
             _insert_values(I, inst),
             lambda cols: select(*cols).select_from(L.join(ks, k <= m)).where(*ours),
         )
+
+        if pg:
+            # Statistics for the rows just loaded, or the planner takes the new table for empty
+            # and scans it once per loan in the UPDATE below.
+            conn.exec_driver_sql("ANALYZE loans_loan")
+            conn.exec_driver_sql("ANALYZE loans_installment")
 
         def installment_sum(expr: Any, *where: Any) -> Any:
             return (
