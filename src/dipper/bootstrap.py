@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from dipper.access import handlers as access_handlers
 from dipper.accounting import handlers as accounting_handlers
 from dipper.identity import handlers as identity_handlers
-from dipper.loans import handlers as loans_handlers
 from dipper.kernel.bus import MessageBus
 from dipper.kernel.clock import Clock, SystemClock
 from dipper.kernel.messages import Command, Event
 from dipper.kernel.uow import Actor
+from dipper.loans import handlers as loans_handlers
 from dipper.persistence import crypto, migrate
 from dipper.persistence.db import make_engine, make_session_factory
 from dipper.persistence.uow import SqlAlchemyUnitOfWork

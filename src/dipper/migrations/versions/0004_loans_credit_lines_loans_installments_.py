@@ -4,11 +4,11 @@ Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-22 00:43:24.322633
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
+
 import dipper.persistence.base
 import dipper.persistence.types
-
 
 revision = '0004'
 down_revision = '0003'

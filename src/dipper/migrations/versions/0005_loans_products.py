@@ -4,11 +4,11 @@ Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-22 00:49:28.197462
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
+
 import dipper.persistence.base
 import dipper.persistence.types
-
 
 revision = '0005'
 down_revision = '0004'
