@@ -425,6 +425,51 @@ def _undo(loan: Loan, installments: Sequence[Installment], t: LoanTransaction) -
         loan.closed_on = date.fromisoformat(a["closed_on_before"]) if a.get("closed_on_before") else None
 
 
+def _record(
+    uow: SqlAlchemyUnitOfWork,
+    loan: Loan,
+    *,
+    kind: str,
+    value_date: date,
+    amount: int,
+    key: str,
+    digest: str,
+    allocation: dict[str, Any],
+    created_at: datetime,
+    channel_reference: str | None,
+    posting: tuple[str, date, str, Sequence[tuple[str, int, int, str]], str],
+) -> LoanTransaction:
+    """Store a money-moving loan transaction and its journal entry in the caller's transaction.
+
+    ``posting`` is (client-key prefix, value date, description, lines, source); the entry's client
+    key is ``<prefix>:<transaction id>``."""
+    t = LoanTransaction(
+        loan_id=loan.id,
+        kind=kind,
+        value_date=value_date,
+        amount_minor=amount,
+        currency=loan.currency,
+        idempotency_key=key,
+        content_digest=digest,
+        allocation=allocation,
+        channel_reference=channel_reference,
+        created_at=created_at,
+    )
+    uow.session.add(t)
+    uow.session.flush()
+    prefix, post_on, description, lines, source = posting
+    t.journal_entry_id = _post(
+        uow,
+        client_key=f"{prefix}:{t.id}",
+        value_date=post_on,
+        description=description,
+        lines=lines,
+        currency=loan.currency,
+        source=source,
+    )
+    return t
+
+
 def _repayment(
     uow: SqlAlchemyUnitOfWork,
     loan: Loan,
@@ -443,28 +488,18 @@ def _repayment(
     today = uow.clock.today()
     applied, _ = _apply(loan, installments, amount=amount, value_date=value_date)
     _finish(loan, installments, applied, today, value_date)
-    t = LoanTransaction(
-        loan_id=loan.id,
+    t = _record(
+        uow,
+        loan,
         kind=REPAYMENT,
         value_date=value_date,
-        amount_minor=amount,
-        currency=loan.currency,
-        idempotency_key=key,
-        content_digest=digest,
+        amount=amount,
+        key=key,
+        digest=digest,
         allocation={**applied.allocation, **(extra or {})},
-        channel_reference=channel_reference,
         created_at=created_at,
-    )
-    uow.session.add(t)
-    uow.session.flush()
-    t.journal_entry_id = _post(
-        uow,
-        client_key=f"repay:{t.id}",
-        value_date=post_on,
-        description=f"还款 Repayment of loan {loan.id}",
-        lines=applied.lines,
-        currency=loan.currency,
-        source="loans.repayment",
+        channel_reference=channel_reference,
+        posting=("repay", post_on, f"还款 Repayment of loan {loan.id}", applied.lines, "loans.repayment"),
     )
     a = applied.allocation
     uow.emit(
@@ -1053,28 +1088,24 @@ def prepay_loan(cmd: commands.PrepayLoan, uow: SqlAlchemyUnitOfWork) -> views.Se
             "loan_status_after": loan.status,
             "lines": [list(line) for line in lines if line[1] or line[2]],
         }
-        t = LoanTransaction(
-            loan_id=loan.id,
+        t = _record(
+            uow,
+            loan,
             kind=PREPAYMENT,
             value_date=value_date,
-            amount_minor=amount,
-            currency=loan.currency,
-            idempotency_key=key,
-            content_digest=digest,
+            amount=amount,
+            key=key,
+            digest=digest,
             allocation=allocation,
-            channel_reference=reference,
             created_at=_next_instant(uow, loan.id),
-        )
-        uow.session.add(t)
-        uow.session.flush()
-        t.journal_entry_id = _post(
-            uow,
-            client_key=f"repay:{t.id}",
-            value_date=value_date,
-            description=f"提前还款 Prepayment of loan {loan.id}",
-            lines=lines,
-            currency=loan.currency,
-            source="loans.prepayment",
+            channel_reference=reference,
+            posting=(
+                "repay",
+                value_date,
+                f"提前还款 Prepayment of loan {loan.id}",
+                lines,
+                "loans.prepayment",
+            ),
         )
         uow.emit(
             events.LoanPrepaid(
@@ -1382,28 +1413,24 @@ def record_recovery(cmd: commands.RecordRecovery, uow: SqlAlchemyUnitOfWork) -> 
             (ledger.WRITTEN_OFF_LOANS_CONTRA, amount, 0, memo),
             (ledger.WRITTEN_OFF_LOANS, 0, amount, memo),
         ]
-        t = LoanTransaction(
-            loan_id=loan.id,
+        t = _record(
+            uow,
+            loan,
             kind=RECOVERY,
             value_date=value_date,
-            amount_minor=amount,
-            currency=loan.currency,
-            idempotency_key=key,
-            content_digest=digest,
+            amount=amount,
+            key=key,
+            digest=digest,
             allocation={"recovered": amount, "lines": [list(line) for line in lines]},
-            channel_reference=reference,
             created_at=_next_instant(uow, loan.id),
-        )
-        uow.session.add(t)
-        uow.session.flush()
-        t.journal_entry_id = _post(
-            uow,
-            client_key=f"recovery:{t.id}",
-            value_date=value_date,
-            description=f"核销后收回 Recovery on written-off loan {loan.id}",
-            lines=lines,
-            currency=loan.currency,
-            source="loans.recovery",
+            channel_reference=reference,
+            posting=(
+                "recovery",
+                value_date,
+                f"核销后收回 Recovery on written-off loan {loan.id}",
+                lines,
+                "loans.recovery",
+            ),
         )
         uow.emit(
             events.RecoveryRecorded(
