@@ -712,7 +712,9 @@ def age(
     # rows per delinquent loan rather than a look-up of every installment of every candidate.
     unpaid = (
         select(I.c.loan_id.label("loan_id"), func.min(I.c.due_date).label("due_date"))
-        .where(*ctx.installments(), I.c.status.in_(UNPAID_DUE))
+        # ``due_date <= business_date``: a repayment on a due date may bill that installment early
+        # (``servicing._bring_due``) while an earlier date's end of day is still to run.
+        .where(*ctx.installments(), I.c.status.in_(UNPAID_DUE), I.c.due_date <= business_date)
         .group_by(I.c.loan_id)
         .subquery("unpaid")
     )

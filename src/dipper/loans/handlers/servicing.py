@@ -48,6 +48,7 @@ from dipper.loans.domain.schedule import MAX_TERM, ScheduleTerms, add_months, bu
 from dipper.loans.domain.terms import AllocationPart, PrepaymentMode, RepaymentMethod
 from dipper.loans.events import origination as origination_events
 from dipper.loans.events import servicing as events
+from dipper.loans.handlers import batch
 from dipper.loans.queries import servicing as views
 from dipper.persistence.base import utcnow
 from dipper.persistence.uow import SqlAlchemyUnitOfWork
@@ -571,6 +572,8 @@ def repay_loan(cmd: commands.RepayLoan, uow: SqlAlchemyUnitOfWork) -> views.Serv
         _check_value_date(loan, value_date, today)
         status_before = loan.status
         installments = _installments(uow, loan.id)
+        if _falls_due_today(installments, today):
+            loan, installments = _bring_due(uow, loan, today, key)
         t = _repayment(
             uow,
             loan,
@@ -585,6 +588,25 @@ def repay_loan(cmd: commands.RepayLoan, uow: SqlAlchemyUnitOfWork) -> views.Serv
         )
         _announce(uow, loan, status_before)
         return _commit(uow, views.ServicingResult(t.id, loan.id, replayed=False), key, digest)
+
+
+def _falls_due_today(installments: Sequence[Installment], today: date) -> bool:
+    return any(
+        i.status == delinquency.InstallmentStatus.SCHEDULED and i.due_date <= today for i in installments
+    )
+
+
+def _bring_due(
+    uow: SqlAlchemyUnitOfWork, loan: Loan, today: date, key: str
+) -> tuple[Loan, list[Installment]]:
+    """A borrower pays on the due date, before that date's end of day has billed the installment:
+    run the end of day's own accrual and falling-due steps for this loan first (a batch of one,
+    in this transaction), so the payment settles the installment instead of waiting as credit
+    balance while the installment goes overdue. The end of day then finds this loan done."""
+    batch.accrue_to(uow, today, [loan.id], client_key=f"repay-accrue:{key}")
+    batch.fall_due(uow, today, [loan.id], client_key=f"repay-due:{key}")
+    # The steps changed the rows with SQL: read them again.
+    return _lock_loan(uow, loan.id), _installments(uow, loan.id)
 
 
 # -- reverse --------------------------------------------------------------------------------------------
