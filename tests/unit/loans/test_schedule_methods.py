@@ -532,3 +532,31 @@ def test_parse_repayment_method() -> None:
     with pytest.raises(ValidationFailed) as err:
         parse_repayment_method("revolving")
     assert err.value.code == "method_has_no_schedule"
+
+
+def test_a_rebuilt_schedule_returns_to_its_anchor_day_after_a_short_month() -> None:
+    # A schedule rebuilt mid-life from a loan started on 01-31: its first due date is 02-28.
+    drifting = build(start=dt.date(2026, 2, 10), first_due=dt.date(2026, 2, 28), term=4)
+    assert [i.due_date.day for i in drifting.installments] == [28, 28, 28, 28]
+    anchored = build(start=dt.date(2026, 2, 10), first_due=dt.date(2026, 2, 28), term=4, anchor_day=31)
+    assert [i.due_date for i in anchored.installments] == [
+        dt.date(2026, 2, 28),
+        dt.date(2026, 3, 31),
+        dt.date(2026, 4, 30),
+        dt.date(2026, 5, 31),
+    ]
+    # From a start on a short month's last day with no broken period (a reschedule).
+    regular = build(start=dt.date(2026, 2, 28), term=3, anchor_day=31)
+    assert [i.due_date for i in regular.installments] == [
+        dt.date(2026, 3, 31),
+        dt.date(2026, 4, 30),
+        dt.date(2026, 5, 31),
+    ]
+    assert sum(i.principal.minor for i in anchored.installments) == anchored.terms.principal.minor
+
+
+@pytest.mark.parametrize("bad", [0, 32, True, "31"])
+def test_the_anchor_day_is_a_day_of_month(bad: object) -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        build(start=dt.date(2026, 1, 31), term=3, anchor_day=bad)
+    assert caught.value.code == "invalid_anchor_day"

@@ -11,7 +11,17 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dipper.kernel.ids import new_id
@@ -73,6 +83,9 @@ class Loan(TenantScoped, Audited, Base):
     merchant_id: Mapped[str | None] = mapped_column(String(64))
     principal_minor: Mapped[int] = mapped_column(BigInteger)
     start_date: Mapped[date | None] = mapped_column(Date)
+    #: The day of month installments fall due on (the first due date's or the start's day); a
+    #: schedule rebuilt by a prepayment or reschedule keeps it. NULL: the start date's day.
+    due_day: Mapped[int | None] = mapped_column(SmallInteger)
     maturity_date: Mapped[date | None] = mapped_column(Date)
     # pending | active | overdue | non_accrual | written_off | closed
     status: Mapped[str] = mapped_column(String(16), default="pending")

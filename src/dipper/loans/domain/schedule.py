@@ -119,6 +119,10 @@ class ScheduleTerms:
     upfront_fee: Money | None = None
     periodic_fee: Money | None = None
     monthly_fee_rate: Decimal | None = None
+    #: The day of month due dates return to (a loan started on the 31st: 31). Only a schedule
+    #: rebuilt mid-life needs it: its first due date may be a short month's last day (02-28), and
+    #: counting months from that date would drift every later due date to the 28th.
+    anchor_day: int | None = None
 
     def __post_init__(self) -> None:
         raw_rate: object = self.annual_rate
@@ -161,6 +165,14 @@ class ScheduleTerms:
                 "the first due date must be after the start and at most two months after it",
                 code="invalid_first_due",
                 details={"start": self.start.isoformat(), "first_due": self.first_due.isoformat()},
+            )
+        anchor = self.anchor_day
+        valid = isinstance(anchor, int) and not isinstance(anchor, bool) and 1 <= anchor <= 31
+        if anchor is not None and not valid:
+            raise ValidationFailed(
+                f"the anchor day must be a day of month (1-31), got {anchor!r}",
+                code="invalid_anchor_day",
+                details={"anchor_day": repr(anchor)},
             )
         self._validate_fees()
 
@@ -289,10 +301,17 @@ class _Period:
 
 def _contractual_dates(terms: ScheduleTerms) -> tuple[list[dt.date], bool]:
     """The ``term`` contractual due dates and whether the first period is broken."""
-    regular_first = add_months(terms.start, 1)
+    anchor = terms.anchor_day
+
+    def on_anchor(day: dt.date) -> dt.date:
+        if anchor is None:
+            return day
+        return day.replace(day=min(anchor, _calendar.monthrange(day.year, day.month)[1]))
+
+    regular_first = on_anchor(add_months(terms.start, 1))
     if terms.first_due is None or terms.first_due == regular_first:
-        return [add_months(terms.start, k) for k in range(1, terms.term + 1)], False
-    return [add_months(terms.first_due, k) for k in range(terms.term)], True
+        return [on_anchor(add_months(terms.start, k)) for k in range(1, terms.term + 1)], False
+    return [terms.first_due] + [on_anchor(add_months(terms.first_due, k)) for k in range(1, terms.term)], True
 
 
 def _year_fraction(terms: ScheduleTerms, start: dt.date, end: dt.date, *, regular_months: int) -> Fraction:

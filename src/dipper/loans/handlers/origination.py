@@ -524,6 +524,7 @@ def _book_loan(
         upfront_fee_minor=offer.upfront_fee_minor,
         apr=offer.apr,
         start_date=offer.start,
+        due_day=(cmd.first_due or offer.start).day,
         maturity_date=offer.maturity_date,
         status=rules.LoanStatus.PENDING,
         idempotency_key=key,

@@ -809,6 +809,7 @@ def _schedule_rows(
             calendar=None if roll is RollConvention.UNADJUSTED else china_mainland(),
             roll=roll,
             periodic_fee=Money(fee_minor, loan.currency) if fee_minor else None,
+            anchor_day=loan.due_day or (loan.start_date.day if loan.start_date else None),
         )
     )
     return [
