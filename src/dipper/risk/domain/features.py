@@ -466,13 +466,14 @@ class Arith(Expr):
 
     def column(self, env: Mapping[str, npt.NDArray[Any]], n: int) -> Column:
         a, b = self.a.column(env, n), self.b.column(env, n)
-        if self.op == "+":
-            return a + b
-        if self.op == "-":
-            return a - b
-        if self.op == "*":
-            return a * b
+        # Overflow to infinity and inf - inf = NaN are IEEE results, as in the row form: no warnings.
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if self.op == "+":
+                return a + b
+            if self.op == "-":
+                return a - b
+            if self.op == "*":
+                return a * b
             out = a / b
         out[b == 0.0] = NAN
         return out
