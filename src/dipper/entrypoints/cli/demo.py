@@ -1,20 +1,17 @@
-"""The demo bank: one tenant, a user per role, and a few opening journal entries.
+"""The demo bank: one tenant and a user per role; its loan portfolio is ``demo_portfolio``.
 
-Every step looks up or uses a stable key first, so seeding the same database again creates nothing
-twice and fails on nothing: the bank is found by its code, users by username, and journal entries
-are posted with fixed client keys and fixed value dates (the ledger replays the first entry for a
-repeated key with the same content, so the content must not depend on the day the demo runs).
+Every step looks up first, so seeding the same database again creates nothing twice and fails on
+nothing: the bank is found by its code and users by username. The portfolio is booked once, when
+the bank has no loan yet (``demo_portfolio.has_portfolio``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
 
 from dipper.access import commands as access_commands
 from dipper.access import queries as access_queries
-from dipper.accounting import commands as accounting_commands
 from dipper.accounting import queries as accounting_queries
 from dipper.bootstrap import Container
 from dipper.kernel.errors import Conflict
@@ -26,8 +23,6 @@ DEMO_NAME = "示范农商银行 Demo Rural Commercial Bank"
 # Documented in the README and printed by `dipper demo`; never use it outside a demo database.
 DEMO_PASSWORD = "dipper-demo-2026"
 DEMO_ACTOR = Actor.system("cli.demo")
-CURRENCY = "CNY"
-DEMO_SOURCE = "demo"
 
 
 @dataclass(frozen=True)
@@ -48,71 +43,6 @@ DEMO_USERS: tuple[DemoUser, ...] = (
     DemoUser("viewer", "只读用户 Viewer", "read_only"),
 )
 
-# Codes of the default chart of accounts that accounting opens for every new bank (accounting.domain;
-# repeated here because entry points may not import a module's domain).
-DUE_FROM_BANKS = "1011"  # 存放同业
-LOANS = "1303"  # 贷款
-PAID_IN_CAPITAL = "4001"  # 实收资本
-INTEREST_INCOME = "6011"  # 利息收入
-
-
-def _yuan(amount: int) -> int:
-    """Whole yuan to fen (the ledger's minor unit)."""
-    return amount * 100
-
-
-def _line(account: str, *, debit: int = 0, credit: int = 0) -> accounting_commands.PostingLine:
-    return accounting_commands.PostingLine(
-        account_code=account, currency=CURRENCY, debit_minor=_yuan(debit), credit_minor=_yuan(credit)
-    )
-
-
-@dataclass(frozen=True)
-class DemoEntry:
-    client_key: str
-    value_date: date
-    description: str
-    lines: tuple[accounting_commands.PostingLine, ...]
-
-
-def _disbursement(key: str, when: date, borrower: str, amount: int) -> DemoEntry:
-    return DemoEntry(
-        key,
-        when,
-        f"贷款发放 Loan disbursement: {borrower}",
-        (_line(LOANS, debit=amount), _line(DUE_FROM_BANKS, credit=amount)),
-    )
-
-
-def _repayment(key: str, when: date, borrower: str, principal: int, interest: int) -> DemoEntry:
-    return DemoEntry(
-        key,
-        when,
-        f"贷款还款 Loan repayment: {borrower}",
-        (
-            _line(DUE_FROM_BANKS, debit=principal + interest),
-            _line(LOANS, credit=principal),
-            _line(INTEREST_INCOME, credit=interest),
-        ),
-    )
-
-
-DEMO_ENTRIES: tuple[DemoEntry, ...] = (
-    DemoEntry(
-        "demo-opening-capital",
-        date(2026, 1, 5),
-        "实收资本注入 Paid-in capital received",
-        (_line(DUE_FROM_BANKS, debit=50_000_000), _line(PAID_IN_CAPITAL, credit=50_000_000)),
-    ),
-    _disbursement("demo-disburse-001", date(2026, 1, 12), "张伟 consumer loan", 200_000),
-    _disbursement("demo-disburse-002", date(2026, 1, 20), "李娜 small-business loan", 500_000),
-    _disbursement("demo-disburse-003", date(2026, 2, 3), "王芳 consumer loan", 80_000),
-    _repayment("demo-repay-001-01", date(2026, 2, 12), "张伟 instalment 1", 16_000, 1_200),
-    _repayment("demo-repay-002-01", date(2026, 2, 20), "李娜 instalment 1", 40_000, 3_500),
-    _repayment("demo-repay-003-01", date(2026, 3, 3), "王芳 instalment 1", 6_500, 640),
-    _repayment("demo-repay-001-02", date(2026, 3, 12), "张伟 instalment 2", 16_100, 1_100),
-)
-
 
 @dataclass
 class DemoInfo:
@@ -124,13 +54,11 @@ class DemoInfo:
     users: list[DemoUser]
     tenant_created: bool = False
     users_created: list[str] = field(default_factory=list)
-    entry_ids: list[str] = field(default_factory=list)
-    entries_posted: int = 0  # by this run; the others were already in the ledger
 
 
 def demo_steps() -> int:
     """How many steps ``seed_demo`` reports (for a progress bar)."""
-    return 1 + len(DEMO_USERS) + len(DEMO_ENTRIES)
+    return 1 + len(DEMO_USERS)
 
 
 def _ensure_tenant(container: Container) -> tuple[str, bool]:
@@ -175,7 +103,7 @@ def _ensure_user(container: Container, tenant_id: str, user: DemoUser) -> bool:
 
 
 def seed_demo(container: Container, progress: Callable[[str], None] | None = None) -> DemoInfo:
-    """Create (or find) the demo bank, its users and its opening entries; safe to run again.
+    """Create (or find) the demo bank and its users; safe to run again.
 
     ``progress`` is called once per step with a short description, ``demo_steps()`` times in all.
     The schema must already be current (``dipper.persistence.migrate.upgrade``).
@@ -196,20 +124,15 @@ def seed_demo(container: Container, progress: Callable[[str], None] | None = Non
         if _ensure_user(container, tenant_id, user):
             info.users_created.append(user.username)
         step(f"user {user.username}")
-    for entry in DEMO_ENTRIES:
-        result: accounting_queries.PostingResult = container.handle(
-            accounting_commands.PostJournalEntry(
-                tenant_id=tenant_id,
-                client_key=entry.client_key,
-                value_date=entry.value_date,
-                description=entry.description,
-                lines=entry.lines,
-                source=DEMO_SOURCE,
-            ),
-            actor=DEMO_ACTOR,
-        )
-        info.entry_ids.append(result.entry_id)
-        if not result.replayed:
-            info.entries_posted += 1
-        step(f"entry {entry.client_key}")
     return info
+
+
+def check_seedable(container: Container, tenant_id: str) -> None:
+    """Refuse to book a portfolio into a bank whose ledger already holds entries but no loan: an
+    older demo's hand-made entries (or an interrupted first run) would never reconcile with it."""
+    if accounting_queries.list_entries(container.uow(tenant_id, DEMO_ACTOR), limit=1).total:
+        raise Conflict(
+            "this database holds a demo bank with journal entries but no loan portfolio (an older demo, "
+            "or a first run that was interrupted): delete the database file (demo.db) and run it again",
+            code="demo_database_outdated",
+        )

@@ -11,14 +11,23 @@ import os
 import secrets
 import string
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from rich.text import Text
 from sqlalchemy import inspect
@@ -32,9 +41,9 @@ from dipper.access import queries as access_queries
 from dipper.access.queries import Role
 from dipper.bootstrap import Container, bootstrap
 from dipper.entrypoints.cli import batch as batch_commands
-from dipper.entrypoints.cli import output
+from dipper.entrypoints.cli import demo_portfolio, output
 from dipper.entrypoints.cli import schedule as schedule_command
-from dipper.entrypoints.cli.demo import DemoInfo, demo_steps, seed_demo
+from dipper.entrypoints.cli.demo import DemoInfo, check_seedable, demo_steps, seed_demo
 from dipper.kernel.errors import Conflict, DomainError, NotFound, ValidationFailed
 from dipper.kernel.ids import new_id
 from dipper.kernel.uow import Actor
@@ -490,7 +499,21 @@ def _browse_url(host: str, port: int) -> str:
     return f"http://{shown}:{port}"
 
 
-def _demo_panel(info: DemoInfo, url: str) -> None:
+def _yuan(minor: int) -> str:
+    return f"CNY {minor / 100:,.2f}"
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return "  ·  ".join(f"{name} {n:,}" for name, n in counts.items()) or "none"
+
+
+def _demo_panel(
+    info: DemoInfo,
+    url: str,
+    summary: demo_portfolio.PortfolioSummary,
+    stats: demo_portfolio.PortfolioStats | None,
+    seconds: float,
+) -> None:
     from rich.panel import Panel
 
     grid = Table.grid(padding=(0, 2))
@@ -505,11 +528,41 @@ def _demo_panel(info: DemoInfo, url: str) -> None:
     grid.add_row("", Text("the same for every demo user; published, so for demos only", style="dim"))
     for i, user in enumerate(info.users):
         grid.add_row("Users" if i == 0 else "", Text(f"{user.username:<10} {user.role}"))
-    grid.add_row("Ledger", Text(f"{len(info.entry_ids)} opening journal entries (CNY)"))
+    grid.add_row(
+        "Loans",
+        Text(f"{summary.loans:,} in {len(summary.by_product)} products: {_counts(summary.by_product)}"),
+    )
+    grid.add_row("By status", Text(_counts(summary.by_status)))
+    grid.add_row("In force by DPD", Text(_counts(summary.by_bucket)))
+    grid.add_row(
+        "Balances",
+        Text(
+            f"principal outstanding {_yuan(summary.principal_outstanding_minor)}"
+            f"  ·  written off {_yuan(summary.written_off_minor)}"
+        ),
+    )
+    if summary.runs:
+        grid.add_row("End of day", Text(f"{summary.runs:,} runs, {summary.first_run} to {summary.last_run}"))
+    if summary.reconciled:
+        grid.add_row("Reconciliation", Text("loan sub-ledger = general ledger, to the fen", style="green"))
+    else:
+        diffs = ", ".join(f"{k} {v:+,}" for k, v in summary.differences.items())
+        grid.add_row("Reconciliation", Text(f"differences (fen): {diffs}", style="bold red"))
+    if stats is not None:
+        grid.add_row(
+            "This run",
+            Text(
+                f"{stats.days_done} days simulated in {seconds:,.0f}s: {stats.booked:,} loans and "
+                f"{stats.draws:,} draws paid out, {stats.repayments:,} repayments, {stats.prepayments:,} "
+                f"prepayments, {stats.write_offs:,} write-offs, {stats.recoveries:,} recoveries"
+            ),
+        )
+        if stats.refused:
+            grid.add_row("Refused", Text(_counts(dict(stats.refused.most_common())), style="yellow"))
     if info.tenant_created:
         status = Text("created the demo bank", style="green")
-    elif info.users_created or info.entries_posted:
-        added = [*info.users_created, *([f"{info.entries_posted} entries"] if info.entries_posted else [])]
+    elif info.users_created or stats is not None:
+        added = [*info.users_created, *(["the portfolio"] if stats is not None else [])]
         status = Text(f"reused the demo bank; added {', '.join(added)}", style="green")
     else:
         status = Text("reused the existing demo data; nothing created twice", style="green")
@@ -518,23 +571,88 @@ def _demo_panel(info: DemoInfo, url: str) -> None:
     output.console().print(panel)
 
 
+def _seed_portfolio(
+    container: Container, tenant_id: str, plan: demo_portfolio.PortfolioPlan
+) -> demo_portfolio.PortfolioStats:
+    """Book the portfolio day by day under a progress bar that counts the days."""
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("booking the portfolio"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("days  [dim]{task.description}"),
+        TimeElapsedColumn(),
+        console=output.console(),
+        transient=True,
+    ) as progress:
+        task = progress.add_task("", total=plan.days)
+
+        def on_day(stats: demo_portfolio.PortfolioStats) -> None:
+            progress.update(
+                task,
+                completed=stats.days_done,
+                description=(
+                    f"{stats.day}  {stats.booked + stats.draws:,} booked  {stats.repayments:,} repaid"
+                ),
+            )
+
+        return demo_portfolio.seed_portfolio(container, tenant_id, plan, on_day)
+
+
+def _optional_date(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise ValidationFailed(
+            f"{option} must be a date like 2026-03-31, got {value!r}",
+            code="invalid_date",
+            details={"option": option, "value": value},
+        ) from None
+
+
 @app.command()
 def demo(
+    *,
     database_url: DatabaseUrl = None,
     host: Host = None,
     port: Port = None,
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve after seeding.")] = True,
+    loans: Annotated[
+        int, typer.Option("--loans", min=0, max=100_000, help="Loans (and revolving lines) to originate.")
+    ] = demo_portfolio.DEFAULT_LOANS,
+    days: Annotated[
+        int, typer.Option("--days", min=1, max=3_660, help="Days of history to simulate, end of day each.")
+    ] = demo_portfolio.DEFAULT_DAYS,
+    through: Annotated[
+        str | None,
+        typer.Option(
+            "--through", help="The last simulated day (YYYY-MM-DD); default yesterday.", show_default=False
+        ),
+    ] = None,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed of the simulation.")
+    ] = demo_portfolio.DEFAULT_SEED,
 ) -> None:
-    """Seed the demo bank (again is fine: it reuses the data), print how to sign in, and serve."""
+    """Seed the demo bank with a year of loan history (once: again reuses the data), print how to sign
+    in, and serve."""
     settings = _settings(database_url)
     if settings.environment == "prod":
         raise ValidationFailed(
             "the demo's users share a published password; it does not run in production",
             code="demo_in_production",
         )
+    plan = demo_portfolio.PortfolioPlan(
+        loans=loans, days=days, through=_optional_date(through, "--through"), seed=seed
+    )
     host, port = host or settings.host, port or settings.port
     container = bootstrap(settings)
+    stats = None
+    started = time.perf_counter()
     try:
+        if plan.through is not None and plan.through >= container.clock.today():
+            raise ValidationFailed("--through must be before today", code="invalid_date")
         container.upgrade_schema()
         with Progress(
             SpinnerColumn(),
@@ -551,9 +669,13 @@ def demo(
                 progress.update(task, advance=1, description=label)
 
             info = seed_demo(container, step)
+        if not demo_portfolio.has_portfolio(container, info.tenant_id):
+            check_seedable(container, info.tenant_id)
+            stats = _seed_portfolio(container, info.tenant_id, plan)
+        summary = demo_portfolio.summarize(container, info.tenant_id)
     finally:
         container.dispose()
-    _demo_panel(info, _browse_url(host, port))
+    _demo_panel(info, _browse_url(host, port), summary, stats, time.perf_counter() - started)
     if serve:
         _run_server(settings, host, port)
 
