@@ -8,7 +8,7 @@ import pytest
 
 from dipper.kernel.errors import ValidationFailed
 from dipper.risk.domain.bureau import BureauReport, CreditBureau, SimulatedBureau
-from dipper.risk.domain.features import DEFAULT_FEATURE_SET
+from dipper.risk.domain.feature_set import DEFAULT_FEATURE_SET
 
 ON = dt.date(2024, 5, 1)
 

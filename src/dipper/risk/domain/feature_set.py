@@ -6,7 +6,7 @@ bureau, the customer's own history with the bank). The expression is a small tre
 node has two forms written side by side: one over numpy columns (a whole training or scoring frame)
 and one over plain Python floats (one live application). Both forms use the same IEEE float64
 arithmetic and the same missing-value rules, so a feature computed in a batch equals the one computed
-at decision time, bit for bit (``tests/unit/risk/test_features.py`` proves it on generated inputs).
+at decision time, bit for bit (``tests/unit/risk/test_feature_set.py`` proves it on generated inputs).
 
 Why plain Python for one row: numpy's per-call overhead (~1 µs per ufunc on a 1-element array) is
 larger than the arithmetic itself, and the decision path has a few milliseconds in all.

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dipper.kernel.errors import ValidationFailed
-from dipper.risk.domain.features import (
+from dipper.risk.domain.feature_set import (
     DEFAULT_FEATURE_SET,
     SCENES,
     AgeFromResidentId,
