@@ -140,6 +140,8 @@ class ModuleLink:
 MODULE_LINKS: dict[str, tuple[ModuleLink, ...]] = {
     "loans": (
         ModuleLink("products.title", "products.summary", f"{PREFIX}/products", Permission.PRODUCTS_READ),
+        ModuleLink("loans.title", "loans.summary", f"{PREFIX}/loans", Permission.LOANS_READ),
+        ModuleLink("batch.title", "batch.summary", f"{PREFIX}/batch", Permission.LOANS_READ),
     ),
 }
 
@@ -165,9 +167,20 @@ def navigation(principal: Principal) -> list[tuple[str, list[NavItem]]]:
         control.append(NavItem("audit", "nav.audit", f"{PREFIX}/audit"))
     if principal.can(Permission.USERS_READ) or principal.can(Permission.CHANGES_READ):
         control.append(NavItem("settings", "nav.settings", f"{PREFIX}/settings"))
+    loan_core = [
+        NavItem(item_id, label_key, f"{PREFIX}/{item_id}")
+        for item_id, label_key, permission in (
+            ("products", "products.title", Permission.PRODUCTS_READ),
+            ("loans", "loans.title", Permission.LOANS_READ),
+            ("batch", "batch.title", Permission.LOANS_READ),
+        )
+        if principal.can(permission)
+    ]
     groups = [("nav.group.overview", [NavItem("home", "nav.home", f"{PREFIX}/")])]
     if modules:
         groups.append(("nav.group.modules", modules))
+    if loan_core:
+        groups.append(("nav.group.loans", loan_core))
     if control:
         groups.append(("nav.group.control", control))
     return groups
@@ -917,7 +930,7 @@ def _products_page(c: Console, name: str, *, status: int = 200, **context: Any) 
         name,
         status=status,
         title_key="products.title",
-        active="module:loans",
+        active="products",
         choices=_product_choices(),
         **context,
     )
@@ -1141,4 +1154,7 @@ def products_decide(
     return _product_action(c, form, product_id, version_no=None, command=command, done=done)
 
 
-__all__ = ["format_minor", "install", "router"]
+# The loan and end-of-day pages add their routes to ``router`` (imported last: they use the above).
+from dipper.entrypoints.console import loan_pages  # noqa: E402
+
+__all__ = ["format_minor", "install", "loan_pages", "router"]

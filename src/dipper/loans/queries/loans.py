@@ -7,8 +7,10 @@ aggregates are where a missing filter would leak the most.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -19,15 +21,22 @@ from dipper.kernel.errors import NotFound, PermissionDenied, ValidationFailed
 from dipper.loans.adapters.accounts import CreditLine, Installment, Loan, LoanTransaction
 from dipper.loans.adapters.channel import get_channel
 from dipper.loans.domain.apr import APR_PLACES
+from dipper.loans.domain.delinquency import BUCKETS
 from dipper.loans.domain.origination import E9, LineStatus, LoanStatus, Mismatch
 from dipper.persistence.uow import SqlAlchemyUnitOfWork
 
 __all__ = [
+    "BUCKETS",
+    "LOAN_BUCKETS",
+    "LOAN_STATUSES",
+    "MAX_FILTER_DPD",
     "MAX_PAGE",
     "ChannelReconciliation",
     "CreditLinePage",
     "CreditLineView",
     "DisbursementView",
+    "DpdHistory",
+    "DpdPoint",
     "InstallmentView",
     "LoanPage",
     "LoanView",
@@ -39,10 +48,12 @@ __all__ = [
     "ScheduleView",
     "TransactionView",
     "channel_file",
+    "dpd_series",
     "get_credit_line",
     "get_loan",
     "list_credit_lines",
     "list_loans",
+    "loan_dpd_history",
     "loan_schedule",
     "loan_transactions",
     "reconcile",
@@ -51,6 +62,11 @@ __all__ = [
 MAX_PAGE = 500
 LINE_STATUSES = tuple(s.value for s in LineStatus)
 LOAN_STATUSES = tuple(s.value for s in LoanStatus)
+LOAN_BUCKETS = tuple(name for name, _ in BUCKETS)
+#: The widest days-past-due a filter takes (ten years; the write-off policy's own bound).
+MAX_FILTER_DPD = 3660
+#: A loan id or its leading part as the console shows it (ids are ULIDs: letters and digits).
+_ID_PREFIX = re.compile(r"^[0-9A-Za-z]{4,64}$")
 
 
 # -- views ----------------------------------------------------------------------------------------------
@@ -431,22 +447,61 @@ def get_loan(uow: SqlAlchemyUnitOfWork, loan_id: str) -> LoanView:
         return loan_view(_loan(uow, loan_id))
 
 
+def _check_dpd(value: int | None, name: str) -> None:
+    if value is not None and (type(value) is not int or not 0 <= value <= MAX_FILTER_DPD):
+        raise ValidationFailed(
+            f"{name}: days past due from 0 to {MAX_FILTER_DPD}",
+            code="invalid_days_past_due",
+            details={"field": name},
+        )
+
+
 def list_loans(
     uow: SqlAlchemyUnitOfWork,
     *,
     status: str | None = None,
     customer_id: str | None = None,
+    bucket: str | None = None,
+    product_code: str | None = None,
+    loan_id: str | None = None,
+    min_dpd: int | None = None,
+    max_dpd: int | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> LoanPage:
+    """Loans newest first, filtered by status, customer, DPD bucket, product, loan id (or its
+    leading characters, at least four) and a days-past-due range (inclusive)."""
     _check_page(limit, offset)
     _check_choice(status, LOAN_STATUSES, "invalid_status")
+    if bucket is not None and bucket not in LOAN_BUCKETS:
+        raise ValidationFailed(
+            f"unknown bucket {bucket!r}", code="invalid_bucket", details={"allowed": list(LOAN_BUCKETS)}
+        )
+    if product_code is not None and (not isinstance(product_code, str) or not 1 <= len(product_code) <= 32):
+        raise ValidationFailed("product code: 1-32 characters", code="invalid_product_code")
+    if loan_id is not None and (not isinstance(loan_id, str) or not _ID_PREFIX.match(loan_id)):
+        raise ValidationFailed("loan id: 4-64 letters or digits", code="invalid_loan_id")
+    _check_dpd(min_dpd, "min_dpd")
+    _check_dpd(max_dpd, "max_dpd")
+    if min_dpd is not None and max_dpd is not None and min_dpd > max_dpd:
+        raise ValidationFailed("min_dpd is above max_dpd", code="invalid_dpd_range")
     with uow:
         q = select(Loan).where(Loan.tenant_id == _tenant(uow))
         if status is not None:
             q = q.where(Loan.status == status)
         if customer_id is not None:
             q = q.where(Loan.customer_id == customer_id)
+        if bucket is not None:
+            q = q.where(Loan.bucket == bucket)
+        if product_code is not None:
+            q = q.where(Loan.product_code == product_code)
+        if loan_id is not None:
+            # Letters and digits only (checked above), so the pattern needs no escaping.
+            q = q.where(Loan.id == loan_id if len(loan_id) >= 26 else Loan.id.like(f"{loan_id}%"))
+        if min_dpd is not None:
+            q = q.where(Loan.days_past_due >= min_dpd)
+        if max_dpd is not None:
+            q = q.where(Loan.days_past_due <= max_dpd)
         total = uow.session.scalar(select(func.count()).select_from(q.subquery())) or 0
         rows = uow.session.scalars(
             q.order_by(Loan.created_at.desc(), Loan.id.desc()).limit(limit).offset(offset)
@@ -511,6 +566,104 @@ def loan_transactions(uow: SqlAlchemyUnitOfWork, loan_id: str) -> list[Transacti
             .order_by(LoanTransaction.value_date, LoanTransaction.created_at, LoanTransaction.id)
         )
         return [transaction_view(t) for t in rows]
+
+
+@dataclass(frozen=True)
+class DpdPoint:
+    day: date
+    days_past_due: int
+
+
+@dataclass(frozen=True)
+class DpdHistory:
+    """Days past due of a loan day by day, as its corners: between two points the series is a
+    straight line (flat at 0, or rising one day a day), so the points draw it exactly."""
+
+    loan_id: str
+    since: date | None
+    until: date | None
+    points: list[DpdPoint]
+    max_days_past_due: int
+
+    def on(self, day: date) -> int:
+        """Days past due on ``day`` read off the corners (0 outside the history)."""
+        if self.until is None or not self.points or not self.points[0].day <= day <= self.until:
+            return 0
+        before = [p for p in self.points if p.day <= day][-1]
+        after = next((p for p in self.points if p.day > day), None)
+        if after is None:
+            return before.days_past_due
+        rise = (after.days_past_due - before.days_past_due) * (day - before.day).days
+        return before.days_past_due + rise // (after.day - before.day).days
+
+
+def dpd_series(installments: Iterable[tuple[date, date | None]], since: date, until: date) -> list[DpdPoint]:
+    """Days past due for each day from ``since`` through ``until``, as the series' corners.
+
+    ``installments`` are ``(due_date, paid_on)``. On day *t* an installment is unpaid when it fell
+    due by *t* and was not paid by *t* (``paid_on`` after *t*, or never); days past due is *t* minus
+    the oldest unpaid due date - the end of day's rule (``delinquency.days_past_due``), replayed
+    over the dates the installments keep. The oldest unpaid due date changes only on a due date or
+    a paid-on date, so the series is evaluated there (and the day before) and not on every day."""
+    if until < since:
+        return []
+    rows = sorted(installments, key=lambda row: row[0])
+
+    def dpd(day: date) -> int:
+        for due, paid_on in rows:  # by due date: the first unpaid one is the oldest
+            if due > day:
+                return 0
+            if paid_on is None or paid_on > day:
+                return (day - due).days
+        return 0
+
+    one = timedelta(days=1)
+    candidates = {since, until}
+    for due, paid_on in rows:
+        for day in (due, paid_on):
+            if day is not None:
+                candidates |= {day - one, day}
+    days = sorted(d for d in candidates if since <= d <= until)
+    values = [(d, dpd(d)) for d in days]
+    corners: list[DpdPoint] = []
+    for i, (day, value) in enumerate(values):
+        if 0 < i < len(values) - 1:
+            (d0, v0), (d1, v1) = values[i - 1], values[i + 1]
+            # A point on the straight line between its neighbours adds nothing to the drawing.
+            if (value - v0) * (d1 - day).days == (v1 - value) * (day - d0).days and v0 <= value <= v1:
+                continue
+        corners.append(DpdPoint(day, value))
+    return corners
+
+
+def loan_dpd_history(uow: SqlAlchemyUnitOfWork, loan_id: str, until: date | None = None) -> DpdHistory:
+    """The loan's days past due from its start date through ``until`` (default: the last date the
+    end of day ran for it, else the business date; never after the loan closed), derived from its
+    installments' due dates and paid-on dates. A reversed payment leaves its installment unpaid
+    again, and a reschedule replaces the remaining installments: the history is that of the
+    schedule as it stands now, which is what the collection team reasons about."""
+    if until is not None and not isinstance(until, date):
+        raise ValidationFailed("until must be a date", code="invalid_date")
+    with uow:
+        loan = _loan(uow, loan_id)
+        rows = uow.session.execute(
+            select(Installment.due_date, Installment.paid_on).where(
+                Installment.tenant_id == _tenant(uow), Installment.loan_id == loan.id
+            )
+        ).all()
+        end = until or max(d for d in (loan.accrued_through, uow.clock.today()) if d is not None)
+        if loan.closed_on is not None:
+            end = min(end, loan.closed_on)
+        if loan.start_date is None or end < loan.start_date:  # not disbursed yet
+            return DpdHistory(loan.id, loan.start_date, None, [], 0)
+        points = dpd_series([(r.due_date, r.paid_on) for r in rows], loan.start_date, end)
+        return DpdHistory(
+            loan_id=loan.id,
+            since=loan.start_date,
+            until=end,
+            points=points,
+            max_days_past_due=max((p.days_past_due for p in points), default=0),
+        )
 
 
 # -- the payment channel --------------------------------------------------------------------------------

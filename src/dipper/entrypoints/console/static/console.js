@@ -41,14 +41,46 @@
     el.setAttribute("data-ready", "true");
   }
 
-  function init(root) { initTrialBalanceChart(root || document); }
+  function initDpdChart(root) {
+    // A loan's days past due: the corners of the series, drawn as straight segments.
+    var el = root.querySelector("#dpd-chart");
+    var dataEl = root.querySelector("#dpd-chart-data");
+    if (!el || !dataEl || typeof window.echarts === "undefined") return;
+    var data = JSON.parse(dataEl.textContent);
+    var chart = window.echarts.getInstanceByDom(el) || window.echarts.init(el, null, { renderer: "canvas" });
+    chart.setOption({
+      color: ["#c0504d"],
+      animation: false,
+      grid: { left: 16, right: 24, top: 28, bottom: 8, containLabel: true },
+      tooltip: { trigger: "axis" },
+      xAxis: { type: "time" },
+      yAxis: { type: "value", name: data.yAxisName, minInterval: 1, min: 0 },
+      series: [{
+        name: data.name, type: "line", data: data.points, showSymbol: data.points.length < 40,
+        areaStyle: { opacity: 0.12 },
+        markLine: {
+          silent: true, symbol: "none", lineStyle: { type: "dashed", color: "#9aa7b4" },
+          label: { formatter: "{c}" },
+          data: data.buckets.map(function (b) { return { yAxis: b }; })
+        }
+      }]
+    });
+    el.setAttribute("data-ready", "true");
+  }
+
+  function init(root) {
+    initTrialBalanceChart(root || document);
+    initDpdChart(root || document);
+  }
 
   document.addEventListener("DOMContentLoaded", function () { init(document); });
   // Content swapped in by htmx may carry a chart too.
   document.addEventListener("htmx:afterSettle", function (e) { init(e.target); });
   window.addEventListener("resize", function () {
-    var el = document.getElementById("tb-chart");
-    var chart = el && window.echarts && window.echarts.getInstanceByDom(el);
-    if (chart) chart.resize();
+    ["tb-chart", "dpd-chart"].forEach(function (id) {
+      var el = document.getElementById(id);
+      var chart = el && window.echarts && window.echarts.getInstanceByDom(el);
+      if (chart) chart.resize();
+    });
   });
 })();

@@ -452,10 +452,37 @@ def list_loans(
         Literal["pending", "active", "overdue", "non_accrual", "written_off", "closed"] | None, Query()
     ] = None,
     customer_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    bucket: Annotated[
+        Literal["current", "M1", "M2", "M3", "M4+"] | None, Query(description="Days-past-due bucket")
+    ] = None,
+    product_code: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
+    loan_id: Annotated[
+        str | None,
+        Query(pattern=r"^[0-9A-Za-z]{4,64}$", description="A loan id, or its first characters (4 or more)"),
+    ] = None,
+    min_dpd: Annotated[
+        int | None, Query(ge=0, le=loans.MAX_FILTER_DPD, description="Days past due, at least")
+    ] = None,
+    max_dpd: Annotated[
+        int | None, Query(ge=0, le=loans.MAX_FILTER_DPD, description="Days past due, at most")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=loans.MAX_PAGE)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Any:
-    return loans.list_loans(ctx.uow(), status=status, customer_id=customer_id, limit=limit, offset=offset)
+    """Loans newest first; every filter is optional and they combine (``invalid_dpd_range`` when
+    ``min_dpd`` is above ``max_dpd``)."""
+    return loans.list_loans(
+        ctx.uow(),
+        status=status,
+        customer_id=customer_id,
+        bucket=bucket,
+        product_code=product_code,
+        loan_id=loan_id,
+        min_dpd=min_dpd,
+        max_dpd=max_dpd,
+        limit=limit,
+        offset=offset,
+    )
 
 
 @router.get("/loans/reconciliation", response_model=ReconciliationOut)
