@@ -15,6 +15,10 @@ from dipper.kernel.ids import new_id
 from dipper.persistence import crypto
 from dipper.persistence.base import ID, Base, UTCDateTime, utcnow
 
+#: Per mapped class, computed once: its column attribute keys, and its columns' Python-side defaults.
+_COLUMN_KEYS: dict[Any, tuple[str, ...]] = {}
+_DEFAULTS: dict[Any, tuple[tuple[str, Any], ...]] = {}
+
 
 class AuditEntry(Base):
     __tablename__ = "audit_entry"
@@ -36,21 +40,38 @@ class AuditEntry(Base):
     after_digest: Mapped[str | None] = mapped_column(String(64))
 
 
-def _state(obj: Any, *, before: bool) -> tuple[dict[str, Any], list[str]]:
+def _column_keys(mapper: Any) -> tuple[str, ...]:
+    keys: tuple[str, ...] | None = _COLUMN_KEYS.get(mapper)
+    if keys is None:
+        keys = _COLUMN_KEYS[mapper] = tuple(attr.key for attr in mapper.column_attrs)
+    return keys
+
+
+def _states(obj: Any) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """The row's values before and after this flush, and the attributes that changed.
+
+    Only attributes with a committed state can have changed: the history API (the costly part) is
+    asked about those alone; every other attribute has one value, before and after."""
     insp = inspect(obj)
-    values: dict[str, Any] = {}
+    pending = insp.committed_state
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
     changed: list[str] = []
-    for attr in insp.mapper.column_attrs:
-        hist = insp.attrs[attr.key].history
+    for key in _column_keys(insp.mapper):
+        value = getattr(obj, key)
+        after[key] = value
+        if key not in pending:
+            before[key] = value
+            continue
+        hist = insp.attrs[key].history
         if hist.has_changes():
-            changed.append(attr.key)
-        if before and hist.deleted:
-            values[attr.key] = hist.deleted[0]
-        elif before and hist.added:
-            continue  # the attribute had no committed value
-        else:
-            values[attr.key] = getattr(obj, attr.key)
-    return values, changed
+            changed.append(key)
+        if hist.deleted:
+            before[key] = hist.deleted[0]
+        elif not hist.added:
+            before[key] = value
+        # else: the attribute had no committed value
+    return before, after, changed
 
 
 def _entity_id(obj: Any) -> str:
@@ -58,13 +79,22 @@ def _entity_id(obj: Any) -> str:
     return ":".join(str(v) for v in ident)
 
 
+def _python_defaults(mapper: Any) -> tuple[tuple[str, Any], ...]:
+    found: tuple[tuple[str, Any], ...] | None = _DEFAULTS.get(mapper)
+    if found is None:
+        found = _DEFAULTS[mapper] = tuple(
+            (mapper.get_property_by_column(column).key, column.default)
+            for column in mapper.columns
+            if column.default is not None
+        )
+    return found
+
+
 def _apply_python_defaults(obj: Any) -> None:
     """Give a new row its Python-side defaults (id, timestamps) now, so its audit entry
     names the id and digests the state that will be stored."""
-    for column in inspect(obj).mapper.columns:
-        default = column.default
-        key = inspect(obj).mapper.get_property_by_column(column).key
-        if default is None or getattr(obj, key) is not None:
+    for key, default in _python_defaults(inspect(obj).mapper):
+        if getattr(obj, key) is not None:
             continue
         if default.is_callable:
             setattr(obj, key, default.arg(None))
@@ -85,8 +115,7 @@ def record_changes(session: Session) -> None:
                 continue
             if operation == "create":
                 _apply_python_defaults(obj)
-            after, changed = _state(obj, before=False)
-            before, _ = _state(obj, before=True) if operation != "create" else ({}, [])
+            before, after, changed = _states(obj)
             entries.append(
                 AuditEntry(
                     tenant_id=getattr(obj, "tenant_id", None) or session.info.get("tenant_id"),

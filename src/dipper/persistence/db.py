@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -36,10 +38,39 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
-    return create_engine(url, **kwargs)
+    # Connections kept open: the HTTP app lets as many sync requests run at once (see its
+    # lifespan), so a busy worker reuses them instead of opening one per request (a new
+    # PostgreSQL backend costs a fork and an authentication). Overflow covers other callers.
+    kwargs.setdefault("pool_size", 20)
+    kwargs.setdefault("max_overflow", 10)
+    engine = create_engine(url, **kwargs)
+    if "pool_pre_ping" not in kwargs:  # else the caller chose: a ping on every checkout, or none
+        _ping_when_idle(engine, IDLE_PING_SECONDS)
+    return engine
+
+
+#: A pooled connection idle for longer than this is pinged before use (a restarted server or a
+#: firewall may have dropped it); one handed back moments ago is not, which saves a round trip
+#: per transaction on a busy server. A connection that dies in between fails its request, and
+#: SQLAlchemy then invalidates the pool.
+IDLE_PING_SECONDS = 10.0
+
+
+def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < idle_seconds:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:
+            # The pool drops this connection and checks out another (a fresh one if need be).
+            raise DisconnectionError("pooled connection is gone") from exc
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from dipper import __version__
 from dipper.bootstrap import Container, bootstrap
 from dipper.entrypoints.http import errors
+from dipper.entrypoints.http.deps import ApiKeyCache
 from dipper.entrypoints.http.middleware import Metrics, MetricsMiddleware, RequestIdMiddleware
 from dipper.entrypoints.http.routers import access, accounting, customers, loans, products, repayments, system
 from dipper.entrypoints.http.routers import batch as batch_routes
@@ -33,9 +37,27 @@ TAGS = [
 ]
 
 
+#: The fewest sync requests (routes run in a thread) in flight at once.
+MIN_REQUEST_THREADS = 10
+
+
+def request_threads(container: Container) -> int:
+    """Sync requests in flight at once: as many as the database pool keeps connections. More would
+    only queue on the GIL, and open and close a connection each beyond the pool's size."""
+    size = getattr(container.engine.pool, "size", None)
+    return max(MIN_REQUEST_THREADS, size() if callable(size) else 0)
+
+
 def create_app(container: Container | None = None, *, with_console: bool = True) -> FastAPI:
     container = container or bootstrap()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = request_threads(container)
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="dipper",
         version=__version__,
         description="Open retail-credit platform for small and mid-size banks. "
@@ -43,6 +65,7 @@ def create_app(container: Container | None = None, *, with_console: bool = True)
         openapi_tags=TAGS,
     )
     app.state.container = container
+    app.state.api_keys = ApiKeyCache()
     metrics = Metrics()
     app.state.metrics = metrics
     errors.install(app)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -21,6 +24,45 @@ _bearer = HTTPBearer(
     auto_error=False, description="A staff session token (dps_…) or a partner API key (dpk_…)"
 )
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="A partner API key (dpk_…)")
+
+
+class ApiKeyCache:
+    """Partner API keys resolved in the last few seconds, so that a machine client's every request
+    does not cost a database round trip to authenticate.
+
+    Only API keys (``dpk_``) are kept, by their SHA-256, for ``ttl`` seconds: revoking a key through
+    this app clears the cache at once; another process (a second worker, the CLI) sees a revocation
+    or a suspended bank within ``ttl``. Staff sessions are never cached: signing out takes effect
+    on the next request."""
+
+    def __init__(
+        self, ttl: float = 5.0, max_size: int = 10_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.ttl = ttl
+        self.max_size = max_size
+        self.clock = clock
+        self._entries: dict[bytes, tuple[float, access.Principal]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(token: str) -> bytes | None:
+        return hashlib.sha256(token.encode()).digest() if token.startswith("dpk_") else None
+
+    def get(self, key: bytes) -> access.Principal | None:
+        found = self._entries.get(key)
+        if found is None or found[0] <= self.clock():
+            return None
+        return found[1]
+
+    def put(self, key: bytes, principal: access.Principal) -> None:
+        with self._lock:
+            if len(self._entries) >= self.max_size:
+                self._entries.clear()
+            self._entries[key] = (self.clock() + self.ttl, principal)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
 
 
 def get_container(request: Request) -> Container:
@@ -55,7 +97,13 @@ def get_principal(
     token = _token(request, bearer, api_key)
     if not token:
         raise Unauthenticated("sign in or send an API key", code="unauthenticated")
-    principal = access.authenticate(container.uow(None), token)
+    cache: ApiKeyCache | None = getattr(request.app.state, "api_keys", None)
+    key = ApiKeyCache.key(token) if cache is not None else None
+    principal = cache.get(key) if cache is not None and key is not None else None
+    if principal is None:
+        principal = access.authenticate(container.uow(None), token)
+        if cache is not None and key is not None:
+            cache.put(key, principal)
     request.state.principal = principal
     request.state.actor = principal.actor
     return principal

@@ -224,8 +224,11 @@ def get_api_key(api_key_id: str, ctx: Annotated[Ctx, Depends(allow(P.API_KEYS_MA
 
 
 @router.delete("/api-keys/{api_key_id}", response_model=ApiKeyOut)
-def revoke_api_key(api_key_id: str, ctx: Annotated[Ctx, Depends(allow(P.API_KEYS_MANAGE))]) -> Any:
+def revoke_api_key(
+    api_key_id: str, request: Request, ctx: Annotated[Ctx, Depends(allow(P.API_KEYS_MANAGE))]
+) -> Any:
     ctx.handle(commands.RevokeApiKey(tenant_id=ctx.tenant_id, api_key_id=api_key_id))
+    request.app.state.api_keys.clear()  # no request after this one gets in with the key
     return access.get_api_key(ctx.uow(), api_key_id)
 
 
