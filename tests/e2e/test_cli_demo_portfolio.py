@@ -24,6 +24,10 @@ from dipper.loans import queries as loan_queries
 from dipper.persistence.db import scratch_database
 from dipper.settings import Settings
 
+# Seeding takes about half a minute of CPU on SQLite (150 end-of-day runs): once per database, and all
+# tests of the module on one xdist worker.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo_portfolio")]
+
 LOANS, DAYS, THROUGH = 120, 150, date(2026, 6, 30)
 FIRST = THROUGH - timedelta(days=DAYS - 1)
 ARGS = ["demo", "--no-serve", "--loans", str(LOANS), "--days", str(DAYS), "--through", THROUGH.isoformat()]
