@@ -45,6 +45,7 @@ from dipper.entrypoints.cli import bench_repay as _bench_repay  # noqa: F401 - r
 from dipper.entrypoints.cli import demo_portfolio, output
 from dipper.entrypoints.cli import schedule as schedule_command
 from dipper.entrypoints.cli.demo import DemoInfo, check_seedable, demo_steps, seed_demo
+from dipper.entrypoints.cli.risk import risk_app
 from dipper.kernel.errors import Conflict, DomainError, NotFound, ValidationFailed
 from dipper.kernel.ids import new_id
 from dipper.kernel.uow import Actor
@@ -684,6 +685,7 @@ def demo(
 app.command("schedule")(schedule_command.schedule)
 app.add_typer(batch_commands.eod_app, name="eod")
 app.add_typer(batch_commands.bench_app, name="bench")
+app.add_typer(risk_app, name="risk")
 
 
 if __name__ == "__main__":  # python -m dipper.entrypoints.cli.main

@@ -1,0 +1,133 @@
+"""Handlers of the risk module: training a model directory and scoring a file with one."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.base import clone
+
+from dipper.risk.adapters.artifacts import load_runtime, write_model
+from dipper.risk.adapters.files import fingerprint, read_csv
+from dipper.risk.adapters.report import write_report
+from dipper.risk.commands import MODEL_KINDS, ScoreFile, TrainModel
+from dipper.risk.domain import metrics as model_metrics
+from dipper.risk.domain.base import BaseRiskModel, columns_of
+from dipper.risk.domain.data import prepare_training, split
+from dipper.risk.domain.errors import INVALID_FEATURE_SPEC, NotFound, ValidationFailed
+from dipper.risk.domain.features import DerivedFeature, parse_features
+from dipper.risk.domain.gbdt import GradientBoostingModel
+from dipper.risk.domain.scorecard import ScorecardModel
+
+__all__ = ["COMMAND_HANDLERS", "EVENT_HANDLERS", "make_model", "score_file", "train_model"]
+
+COMMAND_HANDLERS: dict[type, Any] = {}
+EVENT_HANDLERS: dict[type, list[Any]] = {}
+
+
+def make_model(kind: str, *, seed: int, derived: tuple[DerivedFeature, ...] = ()) -> BaseRiskModel:
+    if kind == "scorecard":
+        return ScorecardModel(random_state=seed, derived_features=derived)
+    if kind == "gbdt":
+        return GradientBoostingModel(random_state=seed, derived_features=derived)
+    raise ValidationFailed(
+        f"unknown model kind {kind!r}", code="unknown_model_kind", details={"allowed": list(MODEL_KINDS)}
+    )
+
+
+def _derived(path: Path | None) -> tuple[DerivedFeature, ...]:
+    if path is None:
+        return ()
+    if not path.is_file():
+        raise NotFound(f"no feature file at {path}", code=INVALID_FEATURE_SPEC)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValidationFailed(f"{path.name} is not valid JSON: {exc}", code=INVALID_FEATURE_SPEC) from None
+    return parse_features(data)
+
+
+def train_model(command: TrainModel) -> dict[str, Any]:
+    derived = _derived(command.derived_features)
+    model = make_model(command.kind, seed=command.seed, derived=derived)
+    frame = read_csv(command.data)
+    data = prepare_training(frame, command.target, command.exclude)
+    X_fit, X_val, y_fit, y_val = split(
+        data.X, data.y, test_size=command.validation_fraction, seed=command.seed
+    )
+
+    started = time.perf_counter()
+    held_out = clone(model).fit(X_fit, y_fit)
+    scores = held_out.predict_score(X_val)
+    pd_val = held_out.predict_proba(X_val)[:, 1]
+    figures = model_metrics.summary(y_val, pd_val)
+    curves = model_metrics.curves(y_val, pd_val)
+    distribution = model_metrics.score_distribution(y_val, scores)
+    model.fit(data.X, data.y)
+    seconds = time.perf_counter() - started
+
+    metrics: dict[str, Any] = {
+        "kind": command.kind,
+        "validation": figures,
+        "validation_fraction": command.validation_fraction,
+        "seed": command.seed,
+        "training_rows": len(data.y),
+        "features_in": int(data.X.shape[1]),
+        "train_seconds": round(seconds, 3),
+    }
+    runtime = model.runtime_
+    lightgbm_models = (
+        [b.model_to_string() for b in model.boosters_] if isinstance(model, GradientBoostingModel) else []
+    )
+    title = f"{command.kind} — {command.data.name} — target {command.target}"
+
+    def report(directory: Path) -> None:
+        write_report(
+            directory,
+            title=title,
+            metrics=figures,
+            curves=curves,
+            distribution=distribution,
+            model_report=model.report_,
+        )
+
+    params = {k: v for k, v in model.get_params().items() if k != "derived_features"}
+    manifest = write_model(
+        command.out,
+        runtime=runtime,
+        lightgbm_models=lightgbm_models,
+        metrics=metrics,
+        report_writer=report,
+        manifest={
+            "kind": command.kind,
+            "target": command.target,
+            "inputs": runtime.inputs,
+            "derived_features": [d.to_json() for d in derived],
+            "params": json.loads(json.dumps(params, default=str)),
+            "training_data": {**fingerprint(command.data, frame), "excluded": list(command.exclude)},
+        },
+    )
+    return {**metrics, "model": str(command.out), "content_hash": manifest["content_hash"]}
+
+
+def score_file(command: ScoreFile) -> dict[str, Any]:
+    runtime, manifest = load_runtime(command.model)
+    frame = read_csv(command.data)
+    runtime.check_inputs([str(c) for c in frame.columns])
+    columns = columns_of(frame[runtime.inputs])
+    scores = runtime.score_many(columns)
+    out = frame.copy()
+    out["score"] = np.round(scores, 4)
+    out["pd"] = runtime.scale.pd_many(scores)
+    command.out.parent.mkdir(parents=True, exist_ok=True)
+    out.to_csv(command.out, index=False)
+    return {
+        "rows": len(out),
+        "model": str(command.model),
+        "content_hash": manifest["content_hash"],
+        "out": str(command.out),
+        "mean_pd": round(float(np.mean(out["pd"])) if len(out) else 0.0, 6),
+    }
