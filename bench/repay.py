@@ -59,6 +59,8 @@ def main() -> None:
         "machine": f"{_machine()}, {_postgres_version(args.pg)}",
         "date": datetime.now(UTC).date().isoformat(),
         "command": " ".join(["python -m bench.repay", *sys.argv[1:]]),
+        "each": f"dipper bench repay --workers W --clients {args.clients} --loans {args.loans} "
+        f"--seconds {args.seconds:g}",
         "runs": [],
     }
     for workers in args.workers or [1, 2]:
@@ -81,7 +83,9 @@ def _write(results: dict[str, Any]) -> None:
     lines = [
         f"\n## Repayments over HTTP — {results['date']}\n",
         f"Machine: {results['machine']}.\n",
-        f"Command: `{results['command']}` (each row is `dipper bench repay --workers W`).\n",
+        f"Command: `{results['command']}` (each row is `{results['each']}`: a fresh process, the "
+        "book seeded untimed in a scratch database, `dipper serve --workers W` on a free port, the "
+        "clients in the bench's own process on the same two cores).\n",
         "| workers | clients | repayments | seconds | repayments/s | p50 ms | p99 ms | errors "
         "| CPU ms per repayment: server / database / clients | load average | goal met |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
