@@ -35,9 +35,9 @@ from dipper.loans import commands, events
 from dipper.loans.adapters.accounts import CreditLine, Installment, Loan, LoanTransaction
 from dipper.loans.adapters.channel import DISBURSEMENT, Payout, get_channel
 from dipper.loans.domain import origination as rules
-from dipper.loans.domain.apr import DEFAULT_APR_CEILING, check_apr_ceiling
+from dipper.loans.domain.apr import DEFAULT_APR_CEILING, annual_percentage_rate, check_apr_ceiling
 from dipper.loans.domain.product import FeeKind, PeriodicFeeKind, ProductTerms
-from dipper.loans.domain.schedule import Schedule, ScheduleTerms, build_schedule
+from dipper.loans.domain.schedule import Schedule, ScheduleTerms, add_months, build_schedule
 from dipper.loans.domain.terms import RepaymentMethod
 from dipper.loans.queries import loans as views
 from dipper.loans.queries import products as product_queries
@@ -264,7 +264,7 @@ def unfreeze_credit_line(cmd: commands.UnfreezeCreditLine, uow: SqlAlchemyUnitOf
 @dataclass(frozen=True)
 class _Priced:
     offer: views.OfferView
-    schedule: Schedule
+    schedule: Schedule | None  # None for a revolving drawdown: it has no installments
     terms: ProductTerms
     rate_e9: int
 
@@ -357,6 +357,22 @@ def _price(
         max_rate=terms.max_rate,
     )
     principal = Money(amount_minor, terms.currency)
+    settings = access.get_tenant(_side(uow))["settings"]
+    ceiling = Decimal(str(settings.get("apr_ceiling", DEFAULT_APR_CEILING)))
+    if method == RepaymentMethod.REVOLVING:
+        return _price_drawdown(
+            customer_id=customer_id,
+            product_code=product_code,
+            version=version,
+            terms=terms,
+            principal=principal,
+            term=term,
+            annual_rate=annual_rate,
+            start=start,
+            first_due=first_due,
+            ceiling=ceiling,
+            rate_e9=e9,
+        )
     # Regular periods earn 月利率 = annual / 12 (the schedule's monthly convention, as Chinese bank
     # calculators do); the product's day count is the basis of daily accrual and penalty interest.
     schedule = build_schedule(
@@ -373,8 +389,6 @@ def _price(
             **_fees(terms, principal),
         )
     )
-    settings = access.get_tenant(_side(uow))["settings"]
-    ceiling = Decimal(str(settings.get("apr_ceiling", DEFAULT_APR_CEILING)))
     check_apr_ceiling(schedule.apr, ceiling)
     upfront = schedule.terms.upfront_fee.minor if schedule.terms.upfront_fee else 0
     installments = [
@@ -434,6 +448,82 @@ def _price(
         offer_digest=rules.content_digest(figures),
     )
     return _Priced(offer=offer, schedule=schedule, terms=terms, rate_e9=e9)
+
+
+def _price_drawdown(
+    *,
+    customer_id: str,
+    product_code: str,
+    version: dict[str, Any],
+    terms: ProductTerms,
+    principal: Money,
+    term: int,
+    annual_rate: Decimal,
+    start: date,
+    first_due: date | None,
+    ceiling: Decimal,
+    rate_e9: int,
+) -> _Priced:
+    """A drawdown on a revolving line (随借随还): no installments; interest accrues daily on the
+    drawn balance (the end of day), anything may be repaid at any time, and all is due at maturity
+    (``term`` months after the drawdown). The APR is disclosed for the costliest use the contract
+    allows - the whole amount kept to maturity, every fee included - so it is an upper bound."""
+    if first_due is not None:
+        raise ValidationFailed(
+            "a revolving drawdown has no due dates before its maturity",
+            code="invalid_first_due",
+            details={"method": RepaymentMethod.REVOLVING.value},
+        )
+    maturity = add_months(start, term)
+    basis = terms.day_count.days_in_year
+    # Drawdown day counted, repayment day not: the days from start to maturity.
+    days = (maturity - start).days
+    rule = RoundingRule.HALF_UP if terms.rounding is RoundingRule.WHOLE_UNIT_UP else terms.rounding
+    interest = principal.multiply(annual_rate * days / basis, rule)
+    upfront = _fees(terms, principal).get("upfront_fee") or Money.zero(principal.currency)
+    apr = annual_percentage_rate([(start, principal - upfront), (maturity, -(principal + interest))])
+    check_apr_ceiling(apr, ceiling)
+    figures: dict[str, Any] = {
+        "customer_id": customer_id,
+        "product_code": product_code,
+        "product_version_id": version["id"],
+        "terms_digest": version["terms_digest"],
+        "currency": terms.currency,
+        "amount_minor": principal.minor,
+        "term": term,
+        "method": RepaymentMethod.REVOLVING.value,
+        "annual_rate": annual_rate,
+        "start": start,
+        "first_due": None,
+        "apr": apr,
+        "upfront_fee_minor": upfront.minor,
+        "maturity_date": maturity,
+    }
+    offer = views.OfferView(
+        customer_id=customer_id,
+        product_code=product_code,
+        product_version_id=version["id"],
+        currency=terms.currency,
+        amount_minor=principal.minor,
+        term=term,
+        method=RepaymentMethod.REVOLVING.value,
+        annual_rate=annual_rate,
+        start=start,
+        first_due=None,
+        maturity_date=maturity,
+        apr=apr,
+        apr_ceiling=ceiling,
+        upfront_fee_minor=upfront.minor,
+        paid_out_minor=principal.minor - upfront.minor,
+        total_interest_minor=interest.minor,
+        total_fees_minor=upfront.minor,
+        total_repayment_minor=principal.minor + interest.minor,
+        day_count_basis=basis,
+        rounding=terms.rounding.value,
+        installments=[],
+        offer_digest=rules.content_digest(figures),
+    )
+    return _Priced(offer=offer, schedule=None, terms=terms, rate_e9=rate_e9)
 
 
 def make_offer(cmd: commands.MakeOffer, uow: SqlAlchemyUnitOfWork) -> views.OfferView:
