@@ -11,7 +11,7 @@ categories included). Reason codes come from TreeSHAP run on the same lists, equ
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,11 +156,18 @@ class Tree:
         return value
 
     def shap(self, x: Sequence[float], phi: list[float]) -> None:
-        """Add this tree's TreeSHAP contributions for ``x`` to ``phi`` (LightGBM's Tree::TreeSHAP)."""
+        """Add this tree's TreeSHAP contributions for ``x`` to ``phi`` (LightGBM's Tree::TreeSHAP, with its
+        path kept in four flat lists as the C++ keeps it in one array, and the same arithmetic order)."""
         phi[-1] += self.expected_value()
         if not self.feature:
             return
-        self._tree_shap(x, phi, 0, 0, [], 1.0, 1.0, -1)
+        size = self._path_size()
+        path = _Path([0] * size, [0.0] * size, [0.0] * size, [0.0] * size)
+        self._tree_shap(x, phi, 0, 0, 0, 1.0, 1.0, -1, path)
+
+    def _path_size(self) -> int:
+        depth = _depth(self, 0)
+        return (depth + 2) * (depth + 3) // 2 + 1
 
     def _count(self, node: int) -> float:
         return self.internal_count[node] if node >= 0 else self.leaf_count[~node]
@@ -171,36 +178,53 @@ class Tree:
         phi: list[float],
         node: int,
         depth: int,
-        parent: list[list[float]],
+        parent: int,
         zero_fraction: float,
         one_fraction: float,
         feature_index: int,
+        path: _Path,
     ) -> None:
-        # A path element is [feature, zero_fraction, one_fraction, weight].
-        path = [list(e) for e in parent[:depth]]
-        path.append([float(feature_index), zero_fraction, one_fraction, 1.0 if depth == 0 else 0.0])
-        _extend(path, depth)
+        off = parent + depth
+        f, z, o, w = path.feature, path.zero, path.one, path.weight
+        if depth > 0:
+            f[off : off + depth] = f[parent : parent + depth]
+            z[off : off + depth] = z[parent : parent + depth]
+            o[off : off + depth] = o[parent : parent + depth]
+            w[off : off + depth] = w[parent : parent + depth]
+        end = off + depth
+        f[end], z[end], o[end], w[end] = (
+            feature_index,
+            zero_fraction,
+            one_fraction,
+            1.0 if depth == 0 else 0.0,
+        )
+        for i in range(depth - 1, -1, -1):
+            w[off + i + 1] += one_fraction * w[off + i] * (i + 1) / (depth + 1)
+            w[off + i] = zero_fraction * w[off + i] * (depth - i) / (depth + 1)
         if node < 0:
             leaf = self.leaf_value[~node]
             for i in range(1, depth + 1):
-                w = _unwound_sum(path, depth, i)
-                el = path[i]
-                phi[int(el[0])] += w * (el[2] - el[1]) * leaf
+                weight = _unwound_sum(path, off, depth, i)
+                phi[f[off + i]] += weight * (o[off + i] - z[off + i]) * leaf
             return
         split = self.feature[node]
         hot = self.left[node] if self._go_left(node, x[split]) else self.right[node]
         cold = self.right[node] if hot == self.left[node] else self.left[node]
-        w = self._count(node)
-        hot_zero = self._count(hot) / w
-        cold_zero = self._count(cold) / w
+        count = self._count(node)
+        hot_zero = self._count(hot) / count
+        cold_zero = self._count(cold) / count
         incoming_zero, incoming_one = 1.0, 1.0
-        path_index = next((i for i in range(depth + 1) if int(path[i][0]) == split), depth + 1)
+        path_index = depth + 1
+        for i in range(depth + 1):
+            if f[off + i] == split:
+                path_index = i
+                break
         if path_index != depth + 1:
-            incoming_zero, incoming_one = path[path_index][1], path[path_index][2]
-            _unwind(path, depth, path_index)
+            incoming_zero, incoming_one = z[off + path_index], o[off + path_index]
+            _unwind(path, off, depth, path_index)
             depth -= 1
-        self._tree_shap(x, phi, hot, depth + 1, path, hot_zero * incoming_zero, incoming_one, split)
-        self._tree_shap(x, phi, cold, depth + 1, path, cold_zero * incoming_zero, 0.0, split)
+        self._tree_shap(x, phi, hot, depth + 1, off, hot_zero * incoming_zero, incoming_one, split, path)
+        self._tree_shap(x, phi, cold, depth + 1, off, cold_zero * incoming_zero, 0.0, split, path)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -238,39 +262,118 @@ def _count_internal(node: Mapping[str, Any]) -> int:
     return 1 + _count_internal(node["left_child"]) + _count_internal(node["right_child"])
 
 
-def _extend(path: list[list[float]], depth: int) -> None:
-    zero, one = path[depth][1], path[depth][2]
-    for i in range(depth - 1, -1, -1):
-        path[i + 1][3] += one * path[i][3] * (i + 1) / (depth + 1)
-        path[i][3] = zero * path[i][3] * (depth - i) / (depth + 1)
+@dataclass
+class _Path:
+    """TreeSHAP's path elements as four parallel lists (feature, zero and one fractions, weight)."""
+
+    feature: list[int]
+    zero: list[float]
+    one: list[float]
+    weight: list[float]
 
 
-def _unwind(path: list[list[float]], depth: int, path_index: int) -> None:
-    one, zero = path[path_index][2], path[path_index][1]
-    next_one = path[depth][3]
+def _depth(tree: Tree, node: int) -> int:
+    if node < 0:
+        return 0
+    return 1 + max(_depth(tree, tree.left[node]), _depth(tree, tree.right[node]))
+
+
+def _unwind(path: _Path, off: int, depth: int, path_index: int) -> None:
+    w = path.weight
+    one, zero = path.one[off + path_index], path.zero[off + path_index]
+    next_one = w[off + depth]
     for i in range(depth - 1, -1, -1):
         if one != 0:
-            tmp = path[i][3]
-            path[i][3] = next_one * (depth + 1) / ((i + 1) * one)
-            next_one = tmp - path[i][3] * zero * (depth - i) / (depth + 1)
+            tmp = w[off + i]
+            w[off + i] = next_one * (depth + 1) / ((i + 1) * one)
+            next_one = tmp - w[off + i] * zero * (depth - i) / (depth + 1)
         else:
-            path[i][3] = (path[i][3] * (depth + 1)) / (zero * (depth - i))
+            w[off + i] = (w[off + i] * (depth + 1)) / (zero * (depth - i))
     for i in range(path_index, depth):
-        path[i][0], path[i][1], path[i][2] = path[i + 1][0], path[i + 1][1], path[i + 1][2]
+        path.feature[off + i] = path.feature[off + i + 1]
+        path.zero[off + i] = path.zero[off + i + 1]
+        path.one[off + i] = path.one[off + i + 1]
 
 
-def _unwound_sum(path: list[list[float]], depth: int, path_index: int) -> float:
-    one, zero = path[path_index][2], path[path_index][1]
-    next_one = path[depth][3]
+def _unwound_sum(path: _Path, off: int, depth: int, path_index: int) -> float:
+    w = path.weight
+    one, zero = path.one[off + path_index], path.zero[off + path_index]
+    next_one = w[off + depth]
     total = 0.0
     for i in range(depth - 1, -1, -1):
         if one != 0:
             tmp = next_one * (depth + 1) / ((i + 1) * one)
             total += tmp
-            next_one = path[i][3] - tmp * zero * ((depth - i) / (depth + 1))
+            next_one = w[off + i] - tmp * zero * ((depth - i) / (depth + 1))
         else:
-            total += (path[i][3] / zero) / ((depth - i) / (depth + 1))
+            total += (w[off + i] / zero) / ((depth - i) / (depth + 1))
     return total
+
+
+_MAX_COMPILED_DEPTH = 60  # deeper trees would strain Python's parser: they keep the list walker
+
+
+def _compile(
+    trees: list[Tree], categorical: list[int]
+) -> Callable[[list[float], list[float], list[int]], float] | None:
+    """One booster as one generated Python function of nested ``if``s: the fastest pure-Python walk.
+
+    The source holds only numbers formatted from typed fields (``repr`` of a float round-trips exactly)
+    and names of frozensets, so nothing read from a model file is executed as text. Arguments: the
+    feature values ``x`` (NaN when missing), ``z`` (NaN read as 0.0, as LightGBM reads a missing value
+    at a node without a missing rule) and ``c`` (the categorical features, in ``categorical`` order, as
+    integer codes; -1 when missing or negative). Leaves are added in tree order, as LightGBM adds them,
+    so the sum is the very same float. ``None`` when a tree is too deep or holds a non-finite number:
+    the list walker serves those.
+    """
+    slot = {feature: i for i, feature in enumerate(categorical)}
+    lines = ["def booster(x, z, c):", " r = 0.0"]
+    constants: dict[str, frozenset[int]] = {}
+    for tree in trees:
+        if not all(math.isfinite(v) for v in (*tree.leaf_value, *tree.threshold)):
+            return None
+        if not tree.feature:
+            lines.append(f" r += {tree.leaf_value[0]!r}")
+        elif not _emit(tree, 0, 1, lines, constants, slot):
+            return None
+    lines.append(" return r")
+    namespace: dict[str, Any] = dict(constants)
+    exec(compile("\n".join(lines), "<dipper.risk booster>", "exec"), namespace)  # noqa: S102 - numbers only
+    booster: Callable[[list[float], list[float], list[int]], float] = namespace["booster"]
+    return booster
+
+
+def _emit(  # noqa: PLR0917 - a recursive emitter's state
+    tree: Tree,
+    node: int,
+    depth: int,
+    out: list[str],
+    constants: dict[str, frozenset[int]],
+    slot: dict[int, int],
+) -> bool:
+    pad = " " * depth
+    if node < 0:
+        out.append(f"{pad}r += {tree.leaf_value[~node]!r}")
+        return True
+    if depth > _MAX_COMPILED_DEPTH:
+        return False
+    f, t, k, dl = tree.feature[node], tree.threshold[node], tree.kind[node], tree.default_left[node]
+    if k == _NUM_NONE:
+        test = f"z[{f}] <= {t!r}"
+    elif k == _NUM_ZERO:
+        zero = f"-1e-35 <= z[{f}] <= 1e-35"
+        test = f"({zero} or z[{f}] <= {t!r})" if dl else f"(not ({zero}) and z[{f}] <= {t!r})"
+    elif k == _NUM_NAN:
+        test = f"(x[{f}] <= {t!r} or x[{f}] != x[{f}])" if dl else f"x[{f}] <= {t!r}"
+    else:
+        name = f"S{len(constants)}"
+        constants[name] = tree.categories[node]
+        test = f"c[{slot[f]}] in {name}"
+    out.append(f"{pad}if {test}:")
+    if not _emit(tree, tree.left[node], depth + 1, out, constants, slot):
+        return False
+    out.append(f"{pad}else:")
+    return _emit(tree, tree.right[node], depth + 1, out, constants, slot)
 
 
 class TreeEnsemble(ModelRuntime):
@@ -298,6 +401,8 @@ class TreeEnsemble(ModelRuntime):
         self.sigmoid = sigmoid
         self.derived = derived
         self._codes = {name: {c: i for i, c in enumerate(cats)} for name, cats in categories.items()}
+        self._categorical = [i for i, name in enumerate(features) if name in categories]
+        self._compiled: list[Callable[[list[float], list[float], list[int]], float] | None] | None = None
         derived_names = {d.name for d in derived}
         self.inputs = (
             inputs
@@ -324,11 +429,18 @@ class TreeEnsemble(ModelRuntime):
 
     def raw_one(self, row: Mapping[str, Any]) -> float:
         x = self.vector(row)
+        if self._compiled is None:
+            self._compiled = [_compile(trees, self._categorical) for trees in self.boosters]
         total = 0.0
-        for trees in self.boosters:
-            raw = 0.0
-            for tree in trees:
-                raw += tree.leaf_value[tree.leaf_of(x)]
+        for trees, compiled in zip(self.boosters, self._compiled, strict=True):
+            if compiled is None:
+                raw = 0.0
+                for tree in trees:
+                    raw += tree.leaf_value[tree.leaf_of(x)]
+            else:
+                z = [0.0 if v != v else v for v in x]
+                c = [int(x[i]) if x[i] == x[i] and x[i] >= 0 else -1 for i in self._categorical]
+                raw = compiled(x, z, c)
             total += raw
         return total / len(self.boosters)
 
