@@ -40,6 +40,7 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    bindparam,
     case,
     cast,
     exists,
@@ -57,6 +58,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.sqltypes import NullType
 from sqlalchemy.sql.visitors import InternalTraversal
@@ -203,9 +205,9 @@ for _construct in (day_number, date_of, json_object, padded10):
     compiles(_construct)(_generic)
 
 
-def _text(value: str) -> ColumnElement[str]:
+def _text(value: str | BindParameter[str]) -> ColumnElement[str]:
     # A typed literal: PostgreSQL cannot infer the type of a bare parameter inside json_build_object.
-    return cast(literal(value, String()), String())
+    return cast(value if isinstance(value, BindParameter) else literal(value, String()), String())
 
 
 def _big(expr: Any) -> ColumnElement[int]:
@@ -284,6 +286,54 @@ class StepResult:
 
 
 @dataclass(frozen=True)
+class _Scope:
+    """What a step's statements are built over: the bank, the business date, its day number and
+    the chosen loans (``None``: the whole book), either as values (the end of day builds its
+    statements once per run) or as bind parameters (``_BOUND``)."""
+
+    tenant_id: Any
+    business_date: Any
+    day: Any
+    loan_ids: Any
+
+    def loans(self, t: Any = L) -> list[ColumnElement[bool]]:
+        scope = [t.c.tenant_id == self.tenant_id]
+        if self.loan_ids is not None:
+            scope.append(t.c.id.in_(self.loan_ids))
+        return scope
+
+    def installments(self) -> list[ColumnElement[bool]]:
+        scope = [I.c.tenant_id == self.tenant_id]
+        if self.loan_ids is not None:
+            scope.append(I.c.loan_id.in_(self.loan_ids))
+        return scope
+
+    def day_value(self) -> ColumnElement[int]:
+        day: ColumnElement[int] = (
+            self.day if isinstance(self.day, BindParameter) else literal(self.day, BigInteger())
+        )
+        return day
+
+
+#: The single-loan path (a repayment on a due date) runs a step for one loan per request: its
+#: statements are built once, over these parameters, and kept in ``_BOUND_STATEMENTS`` (building
+#: the rules' expression trees costs more than the database's work for one loan).
+_BOUND = _Scope(
+    tenant_id=bindparam("scope_tenant_id", type_=String()),
+    business_date=bindparam("scope_business_date", type_=Date()),
+    day=bindparam("scope_day", type_=BigInteger()),
+    loan_ids=bindparam("scope_loan_ids", type_=String(), expanding=True),
+)
+_BOUND_STATEMENTS: dict[str, Any] = {}
+#: Per statement, the moment and id prefix of the outbox rows it writes (``_emit_statement``).
+_EMIT_PREFIX = bindparam("emit_prefix", type_=String())
+_EMIT_AT = bindparam("emit_created_at", type_=UTCDateTime())
+_LOCK_CHOSEN = (
+    select(L.c.id).where(L.c.tenant_id == _BOUND.tenant_id, L.c.id.in_(_BOUND.loan_ids)).with_for_update()
+)
+
+
+@dataclass(frozen=True)
 class _Ctx:
     uow: SqlAlchemyUnitOfWork
     conn: Connection
@@ -294,6 +344,36 @@ class _Ctx:
     @property
     def day(self) -> int:
         return self.business_date.toordinal()
+
+    @property
+    def bound(self) -> bool:
+        return self.loan_ids is not None
+
+    def scope(self) -> _Scope:
+        return _BOUND if self.bound else _Scope(self.tenant_id, self.business_date, self.day, None)
+
+    def params(self) -> dict[str, Any]:
+        """The values of ``_BOUND``'s parameters (none for the whole book: its values are inline)."""
+        if not self.bound:
+            return {}
+        return {
+            "scope_tenant_id": self.tenant_id,
+            "scope_business_date": self.business_date,
+            "scope_day": self.day,
+            "scope_loan_ids": list(self.loan_ids or ()),
+        }
+
+    def statements(self, step: str, build: Callable[[_Scope], Any]) -> Any:
+        """``build(scope)``: once for the process on the single-loan path, else for this run."""
+        if not self.bound:
+            return build(self.scope())
+        built = _BOUND_STATEMENTS.get(step)
+        if built is None:
+            built = _BOUND_STATEMENTS[step] = build(_BOUND)
+        return built
+
+    def execute(self, statement: Any, **extra: Any) -> Any:
+        return self.conn.execute(statement, {**self.params(), **extra} or None)
 
     def loans(self, t: Any = L) -> list[ColumnElement[bool]]:
         scope = [t.c.tenant_id == self.tenant_id]
@@ -317,7 +397,7 @@ def _ctx(uow: SqlAlchemyUnitOfWork, business_date: date, loan_ids: Iterable[str]
     conn = uow.session.connection()
     if ids is not None and ids and conn.dialect.name == "postgresql":
         # The single-loan path: lock the loans so totals and UPDATE see the same balances.
-        conn.execute(select(L.c.id).where(L.c.tenant_id == uow.tenant_id, L.c.id.in_(ids)).with_for_update())
+        conn.execute(_LOCK_CHOSEN, {"scope_tenant_id": uow.tenant_id, "scope_loan_ids": list(ids)})
     return _Ctx(uow, conn, uow.tenant_id, business_date, ids)
 
 
@@ -358,12 +438,13 @@ def _totals(rows: Iterable[Sequence[Any]], names: Sequence[str]) -> dict[str, di
     return out
 
 
-def _sums(ctx: _Ctx, scope: Sequence[Any], columns: Sequence[Any]) -> dict[str, list[int]]:
+def _sums_query(scope: Sequence[Any], columns: Sequence[Any]) -> Any:
     """Column sums per currency over ``scope``."""
-    rows = ctx.conn.execute(
-        select(L.c.currency, *(_big(func.sum(c)) for c in columns)).where(*scope).group_by(L.c.currency)
-    )
-    return {currency: [int(v or 0) for v in sums] for currency, *sums in rows}
+    return select(L.c.currency, *(_big(func.sum(c)) for c in columns)).where(*scope).group_by(L.c.currency)
+
+
+def _sums(ctx: _Ctx, query: Any) -> dict[str, list[int]]:
+    return {currency: [int(v or 0) for v in sums] for currency, *sums in ctx.execute(query)}
 
 
 def _changes(before: dict[str, list[int]], after: dict[str, list[int]]) -> dict[str, list[int]]:
@@ -469,6 +550,35 @@ def _post(ctx: _Ctx, step: str, totals: dict[str, dict[str, int]], client_key: s
 def _emit_rows(ctx: _Ctx, event_type: type[Event], values: dict[str, Any], source: Any, *where: Any) -> int:
     """Insert one outbox row per selected row, set-based, in the shape ``to_outbox`` gives an event
     of ``event_type`` (topic ``loans.<Name>``, payload = the event's fields as plain JSON)."""
+    # A fresh 16-character time-ordered prefix per statement and the row's number make each id
+    # unique without a Python object per row.
+    statement = _emit_statement(
+        event_type,
+        values,
+        source,
+        *where,
+        tenant_id=ctx.tenant_id,
+        prefix=new_id()[:16],
+        at=ctx.uow.clock.now(),
+    )
+    return _emitted(ctx.conn.execute(statement))
+
+
+def _emitted(result: Any) -> int:
+    return max(int(result.rowcount or 0), 0)
+
+
+def _emit_statement(
+    event_type: type[Event],
+    values: dict[str, Any],
+    source: Any,
+    *where: Any,
+    tenant_id: Any,
+    prefix: Any,
+    at: Any,
+) -> Any:
+    """The ``INSERT ... SELECT`` of ``_emit_rows``; the bank, id prefix and moment are values or
+    bind parameters (``_BOUND.tenant_id``, ``_EMIT_PREFIX``, ``_EMIT_AT``)."""
     names = [f.name for f in fields(event_type)]
     if sorted(names) != sorted(values):
         raise AssertionError(f"{event_type.__name__} payload does not match its fields")
@@ -476,24 +586,24 @@ def _emit_rows(ctx: _Ctx, event_type: type[Event], values: dict[str, Any], sourc
     for name in names:
         pairs += [literal_column(f"'{name}'"), values[name]]
     topic = f"{event_type.__module__.split('.')[1]}.{event_type.__name__}"
-    # A fresh 16-character time-ordered prefix per statement and the row's number make each id
-    # unique without a Python object per row.
-    prefix = new_id()[:16]
+
+    def value(v: Any, type_: Any) -> Any:
+        return v if isinstance(v, BindParameter) else literal(v, type_)
+
     rows = (
         select(
             (_text(prefix) + padded10(func.row_number().over())).label("id"),
-            literal(ctx.tenant_id, String()).label("tenant_id"),
+            value(tenant_id, String()).label("tenant_id"),
             literal(topic, String()).label("topic"),
             json_object(*pairs).label("payload"),
-            literal(ctx.uow.clock.now(), UTCDateTime()).label("created_at"),
+            value(at, UTCDateTime()).label("created_at"),
         )
         .select_from(source)
         .where(*where)
     )
     statement = insert(OUTBOX).from_select(["id", "tenant_id", "topic", "payload", "created_at"], rows)
     # SQLAlchemy reports no row count for an INSERT unless asked to keep the driver's.
-    result = ctx.conn.execute(statement.execution_options(preserve_rowcount=True))
-    return max(int(result.rowcount or 0), 0)
+    return statement.execution_options(preserve_rowcount=True)
 
 
 # -- the steps (each also the single-loan path: pass loan_ids) ------------------------------------------
@@ -511,7 +621,27 @@ def accrue_to(
     the drawn balance up to the day before maturity. A non-accrual loan's interest goes to
     ``suspended_interest_minor`` (memorandum, not posted). Posts Dr 1132 / Cr 6011."""
     ctx = _ctx(uow, business_date, loan_ids)
-    d = ctx.day
+    statements = ctx.statements("accrue_to", _accrue_statements)
+    before = _sums(ctx, statements.sums)
+    n = ctx.execute(statements.accruing).rowcount + ctx.execute(statements.non_accrual).rowcount
+    changed = _changes(before, _sums(ctx, statements.sums))
+    accrued = {c: {"interest": receivable} for c, (receivable, _) in changed.items()}
+    suspended = {c: memo for c, (_, memo) in changed.items() if memo}
+    result = StepResult(rows=int(n), totals=accrued)
+    result.extra["suspended"] = suspended
+    result.entries = _post(ctx, "accrue_interest", accrued, client_key)
+    return result
+
+
+@dataclass(frozen=True)
+class _AccrueStatements:
+    sums: Any
+    accruing: Any
+    non_accrual: Any
+
+
+def _accrue_statements(scope: _Scope) -> _AccrueStatements:
+    business_date, d = scope.business_date, scope.day
     prev = func.coalesce(day_number(L.c.accrued_through), day_number(L.c.start_date) - 1)
     start, end = day_number(I.c.accrual_start), day_number(I.c.accrual_end)
     scheduled = (
@@ -519,7 +649,7 @@ def accrue_to(
             _big(
                 func.coalesce(
                     func.sum(
-                        recognised_sql(I.c.interest_minor, start, end, literal(d, BigInteger()))
+                        recognised_sql(I.c.interest_minor, start, end, scope.day_value())
                         - recognised_sql(I.c.interest_minor, start, end, prev)
                     ),
                     0,
@@ -545,7 +675,7 @@ def accrue_to(
     revolving = L.c.method == REVOLVING
     amount = case((revolving, daily), else_=scheduled)
     target = and_(
-        *ctx.loans(),
+        *scope.loans(),
         L.c.status.in_(LIVE),
         L.c.start_date.isnot(None),
         L.c.start_date <= business_date,
@@ -555,26 +685,18 @@ def accrue_to(
         "interest_carry": case((revolving, carry), else_=L.c.interest_carry),
         "accrued_through": business_date,
     }
-    scope = [*ctx.loans(), L.c.status.in_(LIVE)]
-    columns = (L.c.interest_receivable_minor, L.c.suspended_interest_minor)
-    before = _sums(ctx, scope, columns)
-    n = ctx.conn.execute(
-        update(L)
+    return _AccrueStatements(
+        sums=_sums_query(
+            [*scope.loans(), L.c.status.in_(LIVE)],
+            (L.c.interest_receivable_minor, L.c.suspended_interest_minor),
+        ),
+        accruing=update(L)
         .where(target, L.c.status.in_(ACCRUING))
-        .values(interest_receivable_minor=L.c.interest_receivable_minor + amount, **common)
-    ).rowcount
-    n += ctx.conn.execute(
-        update(L)
+        .values(interest_receivable_minor=L.c.interest_receivable_minor + amount, **common),
+        non_accrual=update(L)
         .where(target, L.c.status == NON_ACCRUAL)
-        .values(suspended_interest_minor=L.c.suspended_interest_minor + amount, **common)
-    ).rowcount
-    changed = _changes(before, _sums(ctx, scope, columns))
-    accrued = {c: {"interest": receivable} for c, (receivable, _) in changed.items()}
-    suspended = {c: memo for c, (_, memo) in changed.items() if memo}
-    result = StepResult(rows=int(n), totals=accrued)
-    result.extra["suspended"] = suspended
-    result.entries = _post(ctx, "accrue_interest", accrued, client_key)
-    return result
+        .values(suspended_interest_minor=L.c.suspended_interest_minor + amount, **common),
+    )
 
 
 def _live_loan_of_installment() -> ColumnElement[bool]:
@@ -604,59 +726,91 @@ def fall_due(
     """Installments of live loans with ``due_date <= business_date`` become due; their fees become
     receivable (Dr 1134 / Cr 6021; interest was accrued already). Emits ``InstallmentDue``."""
     ctx = _ctx(uow, business_date, loan_ids)
-    falling = [*ctx.installments(), I.c.status == SCHEDULED, I.c.due_date <= business_date]
+    statements = ctx.statements("fall_due", _fall_due_statements)
+    totals = _totals(ctx.execute(statements.totals).all(), ["fee"])
+    if ctx.bound and not totals:
+        # Nothing of the chosen loans falls due (a batch of one asked twice): the statements
+        # below would change nothing.
+        return StepResult(totals=totals)
+    ctx.execute(statements.fees)
+    result = StepResult(totals=totals)
+    if emit:
+        if ctx.bound:
+            written = ctx.execute(statements.emit, emit_prefix=new_id()[:16], emit_created_at=uow.clock.now())
+            result.events = _emitted(written)
+        else:
+            result.events = _emit_rows(ctx, events.InstallmentDue, *statements.emit_parts)
+    result.rows = int(ctx.execute(statements.status).rowcount)
+    result.entries = _post(ctx, "fall_due", totals, client_key)
+    return result
+
+
+@dataclass(frozen=True)
+class _FallDueStatements:
+    totals: Any
+    fees: Any
+    status: Any
+    #: The ``InstallmentDue`` rows: (values, source, *where) for ``_emit_rows``, and as one
+    #: statement over ``_BOUND`` (None when built over values).
+    emit_parts: tuple[Any, ...]
+    emit: Any
+
+
+def _fall_due_statements(scope: _Scope) -> _FallDueStatements:
+    business_date = scope.business_date
+    falling = [*scope.installments(), I.c.status == SCHEDULED, I.c.due_date <= business_date]
     joined = I.join(L, L.c.id == I.c.loan_id)
-    live = [L.c.tenant_id == ctx.tenant_id, L.c.status.in_(LIVE)]
-    totals = _totals(
-        ctx.conn.execute(
-            select(L.c.currency, func.sum(I.c.fee_minor))
-            .select_from(joined)
-            .where(*falling, *live)
-            .group_by(L.c.currency)
-        ).all(),
-        ["fee"],
-    )
+    live = [L.c.tenant_id == scope.tenant_id, L.c.status.in_(LIVE)]
     fees_due = (
         select(_big(func.coalesce(func.sum(I.c.fee_minor), 0)))
         .where(I.c.loan_id == L.c.id, I.c.status == SCHEDULED, I.c.due_date <= business_date)
         .correlate(L)
         .scalar_subquery()
     )
-    ctx.conn.execute(
-        update(L)
+    emit_parts = (
+        {
+            "tenant_id": I.c.tenant_id,
+            "loan_id": I.c.loan_id,
+            "installment_id": I.c.id,
+            "n": I.c.n,
+            "due_date": I.c.due_date,
+            "currency": L.c.currency,
+            "principal_minor": I.c.principal_minor,
+            "interest_minor": I.c.interest_minor,
+            "fee_minor": I.c.fee_minor,
+            "outstanding_minor": _outstanding(),
+        },
+        joined,
+        *falling,
+        *live,
+    )
+    bound = scope is _BOUND
+    return _FallDueStatements(
+        totals=select(L.c.currency, func.sum(I.c.fee_minor))
+        .select_from(joined)
+        .where(*falling, *live)
+        .group_by(L.c.currency),
+        fees=update(L)
         .where(
-            *ctx.loans(),
+            *scope.loans(),
             L.c.status.in_(LIVE),
             in_ids(L.c.id, select(I.c.loan_id).where(*falling, I.c.fee_minor > 0)),
         )
-        .values(fee_receivable_minor=L.c.fee_receivable_minor + fees_due)
+        .values(fee_receivable_minor=L.c.fee_receivable_minor + fees_due),
+        status=update(I).where(*falling, _live_loan_of_installment()).values(status=DUE),
+        emit_parts=emit_parts,
+        emit=(
+            _emit_statement(
+                events.InstallmentDue,
+                *emit_parts,
+                tenant_id=scope.tenant_id,
+                prefix=_EMIT_PREFIX,
+                at=_EMIT_AT,
+            )
+            if bound
+            else None
+        ),
     )
-    result = StepResult(totals=totals)
-    if emit:
-        result.events = _emit_rows(
-            ctx,
-            events.InstallmentDue,
-            {
-                "tenant_id": I.c.tenant_id,
-                "loan_id": I.c.loan_id,
-                "installment_id": I.c.id,
-                "n": I.c.n,
-                "due_date": I.c.due_date,
-                "currency": L.c.currency,
-                "principal_minor": I.c.principal_minor,
-                "interest_minor": I.c.interest_minor,
-                "fee_minor": I.c.fee_minor,
-                "outstanding_minor": _outstanding(),
-            },
-            joined,
-            *falling,
-            *live,
-        )
-    result.rows = int(
-        ctx.conn.execute(update(I).where(*falling, _live_loan_of_installment()).values(status=DUE)).rowcount
-    )
-    result.entries = _post(ctx, "fall_due", totals, client_key)
-    return result
 
 
 def age(
@@ -853,7 +1007,7 @@ def accrue_penalty(
     )
     # Every loan penalised is past due: its change is read on that set, from the index.
     scope = [*ctx.loans(), L.c.oldest_unpaid_due < business_date]
-    before = _sums(ctx, scope, [L.c.penalty_receivable_minor])
+    before = _sums(ctx, _sums_query(scope, [L.c.penalty_receivable_minor]))
     rows = ctx.conn.execute(
         update(L)
         .where(L.c.id == penalised.c.id, L.c.tenant_id == ctx.tenant_id)
@@ -865,7 +1019,9 @@ def accrue_penalty(
     ).rowcount
     totals = {
         c: {"penalty": p}
-        for c, (p,) in _changes(before, _sums(ctx, scope, [L.c.penalty_receivable_minor])).items()
+        for c, (p,) in _changes(
+            before, _sums(ctx, _sums_query(scope, [L.c.penalty_receivable_minor]))
+        ).items()
     }
     result = StepResult(rows=int(rows), totals=totals)
     result.entries = _post(ctx, "accrue_penalty", totals, client_key)
