@@ -12,6 +12,7 @@ sub-ledger reconciles with the GL, and prints one JSON line.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -24,10 +25,10 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from sqlalchemy import create_engine, text
@@ -51,6 +52,20 @@ DEFAULT_SERVER_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 AMOUNT_MINOR = 100
 _SERVICEABLE = {"active", "overdue", "non-accrual"}
 _PAGE = 500
+
+
+_T = TypeVar("_T")
+
+
+def _run_coroutine(coroutine: Coroutine[Any, Any, _T]) -> _T:
+    """``asyncio.run`` in this thread, or in a fresh one when this thread already runs an event loop
+    (the bench called from inside an async host, e.g. a test runner's plugin)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 @contextmanager
@@ -483,7 +498,7 @@ def bench_repay(
             )
             database = make_url(url).database if url.startswith("postgresql") else None
             with _server(url, workers) as (port, pid):
-                warm, timed, figures = asyncio.run(
+                warm, timed, figures = _run_coroutine(
                     _drive(
                         port,
                         book,
