@@ -27,6 +27,7 @@ from dipper.accounting import queries as ledger
 from dipper.accounting.commands import PostingLine, PostJournalEntry
 from dipper.kernel.calendar import RollConvention
 from dipper.kernel.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from dipper.kernel.ids import new_id
 from dipper.kernel.money import Currency, Money
 from dipper.kernel.rates import Rate
 from dipper.kernel.rounding import RoundingRule
@@ -443,8 +444,21 @@ def _record(
     """Store a money-moving loan transaction and its journal entry in the caller's transaction.
 
     ``posting`` is (client-key prefix, value date, description, lines, source); the entry's client
-    key is ``<prefix>:<transaction id>``."""
+    key is ``<prefix>:<transaction id>``. The id is chosen here and the entry posted first, so the
+    transaction is inserted once, with its entry (no flush for an id, no second UPDATE)."""
+    transaction_id = new_id()
+    prefix, post_on, description, lines, source = posting
+    entry_id = _post(
+        uow,
+        client_key=f"{prefix}:{transaction_id}",
+        value_date=post_on,
+        description=description,
+        lines=lines,
+        currency=loan.currency,
+        source=source,
+    )
     t = LoanTransaction(
+        id=transaction_id,
         loan_id=loan.id,
         kind=kind,
         value_date=value_date,
@@ -455,19 +469,9 @@ def _record(
         allocation=allocation,
         channel_reference=channel_reference,
         created_at=created_at,
+        journal_entry_id=entry_id,
     )
     uow.session.add(t)
-    uow.session.flush()
-    prefix, post_on, description, lines, source = posting
-    t.journal_entry_id = _post(
-        uow,
-        client_key=f"{prefix}:{t.id}",
-        value_date=post_on,
-        description=description,
-        lines=lines,
-        currency=loan.currency,
-        source=source,
-    )
     return t
 
 
@@ -643,7 +647,20 @@ def _reversal_record(
     """Undo ``t`` and record the undoing: a ``reversal`` transaction and the mirror of its entry."""
     lines = _mirror(t.allocation.get("lines", []))
     t.reversed = True
+    reversal_id = new_id()
+    entry_id = _post(
+        uow,
+        client_key=f"reverse:{reversal_id}",
+        value_date=today,
+        description=f"冲正 Reversal of repayment {t.id} of loan {loan.id}: {reason}"[
+            : ledger.MAX_DESCRIPTION
+        ],
+        lines=lines,
+        currency=t.currency,
+        source="loans.reversal",
+    )
     r = LoanTransaction(
+        id=reversal_id,
         loan_id=loan.id,
         kind=REVERSAL,
         value_date=today,
@@ -655,20 +672,9 @@ def _reversal_record(
         reverses_id=t.id,
         channel_reference=t.channel_reference,
         created_at=created_at,
+        journal_entry_id=entry_id,
     )
     uow.session.add(r)
-    uow.session.flush()
-    r.journal_entry_id = _post(
-        uow,
-        client_key=f"reverse:{r.id}",
-        value_date=today,
-        description=f"冲正 Reversal of repayment {t.id} of loan {loan.id}: {reason}"[
-            : ledger.MAX_DESCRIPTION
-        ],
-        lines=lines,
-        currency=t.currency,
-        source="loans.reversal",
-    )
     return r
 
 
