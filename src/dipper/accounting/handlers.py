@@ -87,8 +87,29 @@ def _write_entry(
     return entry
 
 
-def _post(cmd: commands.PostJournalEntry, uow: SqlAlchemyUnitOfWork) -> PostingResult:
-    """Validate and write an entry in the caller's open transaction (no commit)."""
+def _usable_accounts(uow: SqlAlchemyUnitOfWork, codes: set[str]) -> dict[str, str]:
+    """The ids of ``codes`` in the bank's chart, once each is known and open for posting.
+
+    Read on every posting (an account's status may change) as plain rows: the ORM's objects
+    are not needed to check a status and take an id."""
+    table = Account.__table__
+    rows = uow.session.execute(
+        select(table.c.code, table.c.id, table.c.status).where(
+            table.c.tenant_id == uow.tenant_id, table.c.code.in_(codes)
+        )
+    )
+    known = {code: (account_id, status) for code, account_id, status in rows}
+    domain.check_accounts_usable(
+        codes, {code: domain.AccountState(code, status) for code, (_, status) in known.items()}
+    )
+    return {code: account_id for code, (account_id, _) in known.items()}
+
+
+def _post(
+    cmd: commands.PostJournalEntry, uow: SqlAlchemyUnitOfWork, *, new_key: bool = False
+) -> PostingResult:
+    """Validate and write an entry in the caller's open transaction (no commit); ``new_key``: see
+    ``queries.post_within``."""
     domain.check_client_key(cmd.client_key)
     lines = cmd.lines
     description = domain.check_entry(
@@ -98,12 +119,10 @@ def _post(cmd: commands.PostJournalEntry, uow: SqlAlchemyUnitOfWork) -> PostingR
         value_date=cmd.value_date, description=description, source=cmd.source, lines=lines
     )
     _check_tenant(cmd, uow)
-    replay = _replay(uow, cmd.client_key, digest)
+    replay = None if new_key else _replay(uow, cmd.client_key, digest)
     if replay is not None:
         return replay
-    codes = {ln.account_code for ln in lines}
-    accounts = uow.session.scalars(select(Account).where(Account.code.in_(codes))).all()
-    domain.check_accounts_usable(codes, {a.code: domain.AccountState(a.code, a.status) for a in accounts})
+    account_ids = _usable_accounts(uow, {ln.account_code for ln in lines})
     entry = _write_entry(
         uow,
         client_key=cmd.client_key,
@@ -112,7 +131,7 @@ def _post(cmd: commands.PostJournalEntry, uow: SqlAlchemyUnitOfWork) -> PostingR
         source=cmd.source,
         digest=digest,
         lines=lines,
-        account_ids={a.code: a.id for a in accounts},
+        account_ids=account_ids,
     )
     uow.emit(
         events.JournalEntryPosted(
@@ -126,10 +145,12 @@ def _post(cmd: commands.PostJournalEntry, uow: SqlAlchemyUnitOfWork) -> PostingR
     return PostingResult(entry_id=entry.id, replayed=False)
 
 
-def post_within(uow: SqlAlchemyUnitOfWork, cmd: commands.PostJournalEntry) -> PostingResult:
+def post_within(
+    uow: SqlAlchemyUnitOfWork, cmd: commands.PostJournalEntry, *, new_key: bool = False
+) -> PostingResult:
     """Post inside another module's open unit of work, so that its change and the entry commit
     (or roll back) together. The caller commits; a duplicate client key fails that commit."""
-    return _post(cmd, uow)
+    return _post(cmd, uow, new_key=new_key)
 
 
 def post_journal_entry(cmd: commands.PostJournalEntry, uow: SqlAlchemyUnitOfWork) -> PostingResult:

@@ -613,11 +613,16 @@ def account_ledger(
         )
 
 
-def post_within(uow: SqlAlchemyUnitOfWork, command: PostJournalEntry) -> PostingResult:
+def post_within(
+    uow: SqlAlchemyUnitOfWork, command: PostJournalEntry, *, new_key: bool = False
+) -> PostingResult:
     """Post ``command`` inside the caller's open unit of work: the same rules and idempotency as
     ``PostJournalEntry``, but no commit, so that another module's change and its journal entry
     commit (or roll back) together. The one write here: it is how lower-level accounting serves
-    modules above it within their transaction."""
+    modules above it within their transaction.
+
+    ``new_key``: the caller made the client key just now (e.g. from a fresh id), so no entry can
+    have it and the look-up for a replay is skipped; the database's unique key still holds."""
     from dipper.accounting import handlers  # internal; callers see only this function
 
-    return handlers.post_within(uow, command)
+    return handlers.post_within(uow, command, new_key=new_key)

@@ -247,8 +247,10 @@ def _post(
     lines: Sequence[tuple[str, int, int, str]],
     currency: str,
     source: str,
+    new_key: bool = False,
 ) -> str:
-    """Post (account, debit, credit, memo) lines in the caller's transaction; zero lines are left out."""
+    """Post (account, debit, credit, memo) lines in the caller's transaction; zero lines are left out.
+    ``new_key``: the client key was made from a fresh id (``ledger.post_within``)."""
     posting = ledger.post_within(
         uow,
         PostJournalEntry(
@@ -263,6 +265,7 @@ def _post(
                 if d or c
             ),
         ),
+        new_key=new_key,
     )
     return posting.entry_id
 
@@ -456,6 +459,7 @@ def _record(
         lines=lines,
         currency=loan.currency,
         source=source,
+        new_key=True,
     )
     t = LoanTransaction(
         id=transaction_id,
@@ -658,6 +662,7 @@ def _reversal_record(
         lines=lines,
         currency=t.currency,
         source="loans.reversal",
+        new_key=True,
     )
     r = LoanTransaction(
         id=reversal_id,
