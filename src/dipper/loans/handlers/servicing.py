@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -51,6 +51,7 @@ from dipper.loans.events import origination as origination_events
 from dipper.loans.events import servicing as events
 from dipper.loans.handlers import batch
 from dipper.loans.queries import servicing as views
+from dipper.loans.queries.loans import transaction_view
 from dipper.persistence.base import utcnow
 from dipper.persistence.uow import SqlAlchemyUnitOfWork
 from dipper.reference.calendars import china_mainland
@@ -169,8 +170,9 @@ def _replay(uow: SqlAlchemyUnitOfWork, key: str, digest: str) -> views.Servicing
 
 
 def _commit(
-    uow: SqlAlchemyUnitOfWork, result: views.ServicingResult, key: str, digest: str
+    uow: SqlAlchemyUnitOfWork, result: views.ServicingResult, key: str, digest: str, t: LoanTransaction
 ) -> views.ServicingResult:
+    """Commit; the result carries ``t`` as stored (the session keeps its state after commit)."""
     try:
         uow.commit()
     except IntegrityError:
@@ -180,7 +182,7 @@ def _commit(
         if replay is None:
             raise
         return replay
-    return result
+    return replace(result, view=transaction_view(t))
 
 
 def _check_serviceable(loan: Loan) -> None:
@@ -595,7 +597,7 @@ def repay_loan(cmd: commands.RepayLoan, uow: SqlAlchemyUnitOfWork) -> views.Serv
             created_at=_next_instant(uow, loan.id),
         )
         _announce(uow, loan, status_before)
-        return _commit(uow, views.ServicingResult(t.id, loan.id, replayed=False), key, digest)
+        return _commit(uow, views.ServicingResult(t.id, loan.id, replayed=False), key, digest, t)
 
 
 def _falls_due_today(installments: Sequence[Installment], today: date) -> bool:
@@ -788,7 +790,9 @@ def reverse_repayment(cmd: commands.ReverseRepayment, uow: SqlAlchemyUnitOfWork)
             )
         )
         _announce(uow, loan, status_before)
-        return _commit(uow, views.ServicingResult(reversal.id, loan.id, replayed=False), key, digest)
+        return _commit(
+            uow, views.ServicingResult(reversal.id, loan.id, replayed=False), key, digest, reversal
+        )
 
 
 # -- schedules ------------------------------------------------------------------------------------------
@@ -1156,7 +1160,7 @@ def prepay_loan(cmd: commands.PrepayLoan, uow: SqlAlchemyUnitOfWork) -> views.Se
             )
         )
         _announce(uow, loan, status_before)
-        return _commit(uow, views.ServicingResult(t.id, loan.id, replayed=False), key, digest)
+        return _commit(uow, views.ServicingResult(t.id, loan.id, replayed=False), key, digest, t)
 
 
 # -- reschedule -----------------------------------------------------------------------------------------
@@ -1299,7 +1303,7 @@ def reschedule_loan(cmd: commands.RescheduleLoan, uow: SqlAlchemyUnitOfWork) -> 
                 maturity_date=loan.maturity_date.isoformat(),
             )
         )
-        return _commit(uow, views.ServicingResult(t.id, loan.id, replayed=False), key, digest)
+        return _commit(uow, views.ServicingResult(t.id, loan.id, replayed=False), key, digest, t)
 
 
 # -- write-off and recovery -----------------------------------------------------------------------------
@@ -1398,7 +1402,7 @@ def write_off_loan(cmd: commands.WriteOffLoan, uow: SqlAlchemyUnitOfWork) -> vie
             )
         )
         _announce(uow, loan, status_before)
-        return _commit(uow, views.ServicingResult(t.id, loan.id, replayed=False), key, digest)
+        return _commit(uow, views.ServicingResult(t.id, loan.id, replayed=False), key, digest, t)
 
 
 def record_recovery(cmd: commands.RecordRecovery, uow: SqlAlchemyUnitOfWork) -> views.ServicingResult:
@@ -1475,7 +1479,7 @@ def record_recovery(cmd: commands.RecordRecovery, uow: SqlAlchemyUnitOfWork) -> 
                 amount_minor=amount,
             )
         )
-        return _commit(uow, views.ServicingResult(t.id, loan.id, replayed=False), key, digest)
+        return _commit(uow, views.ServicingResult(t.id, loan.id, replayed=False), key, digest, t)
 
 
 COMMAND_HANDLERS: dict[type, Any] = {

@@ -52,6 +52,8 @@ class ServicingResult:
     transaction_id: str
     loan_id: str
     replayed: bool
+    #: The transaction as committed (None for a replay): what an answer shows, without reading it again.
+    view: TransactionView | None = None
 
 
 @dataclass(frozen=True)

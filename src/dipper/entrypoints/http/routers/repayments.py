@@ -86,6 +86,8 @@ def _key(key: str | None) -> str:
 def _answer(ctx: Ctx, result: loans.ServicingResult, response: Response) -> Any:
     if result.replayed:
         response.status_code = 200
+    if result.view is not None:
+        return result.view  # the command's own transaction, as committed
     return loans.get_servicing_transaction(ctx.uow(), result.transaction_id)
 
 
