@@ -47,7 +47,12 @@ def partner_headers(sqlite_container, fuzz_app):
 
 @pytest.fixture(scope="module")
 def api_schema(fuzz_app):
-    return schemathesis.openapi.from_asgi("/openapi.json", fuzz_app)
+    # Starting an end of day catches up every date since the last one run (up to 400 per request):
+    # random dates make that minutes of work per example on a busy machine. Its refusals and
+    # answers are tested in tests/integration/loans/test_eod_api.py instead.
+    return schemathesis.openapi.from_asgi("/openapi.json", fuzz_app).exclude(
+        method="POST", path="/api/v1/batch/runs"
+    )
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")
