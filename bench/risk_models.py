@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import time
 import warnings
 from pathlib import Path
@@ -24,7 +25,18 @@ import pandas as pd
 
 from bench.run import ROOT, _machine
 
-DATA = ROOT.parent / "shared" / "datasets" / "taiwan_default_credit_card.csv"
+
+def _datasets() -> Path:
+    """The shared datasets beside the checkout (``../shared/datasets``); ``DIPPER_DATASETS`` names
+    another place, and a clone made elsewhere (CI's) falls back to the workspace's copy."""
+    here = ROOT.parent / "shared" / "datasets"
+    for candidate in (os.environ.get("DIPPER_DATASETS"), here, "/work/shared/datasets"):
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    return ROOT.parent / "shared" / "datasets"
+
+
+DATA = _datasets() / "taiwan_default_credit_card.csv"
 TARGET = "default.payment.next.month"
 PAY = ["PAY_0", "PAY_2", "PAY_3", "PAY_4", "PAY_5", "PAY_6"]
 
