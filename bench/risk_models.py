@@ -101,6 +101,9 @@ def bench_dipper(kind: str, derived: bool, split: Any) -> dict[str, Any]:
 
 
 def bench_optbinning(split: Any) -> dict[str, Any]:
+    from dipper.risk.domain.scorecard import _binning_process
+
+    _binning_process()  # imports optbinning with cvxpy's solver-probe messages quieted
     from optbinning import BinningProcess, Scorecard
     from sklearn.linear_model import LogisticRegression
 

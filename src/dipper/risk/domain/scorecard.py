@@ -230,6 +230,19 @@ def _label(value: Any) -> str:
     return str(value)
 
 
+def _binning_process() -> Any:
+    # optbinning imports cvxpy, which logs to stderr every optional solver it fails to load (the binning
+    # uses none of them): quiet only while importing.
+    cvxpy_log = logging.getLogger("__cvxpy__")
+    was = cvxpy_log.disabled
+    cvxpy_log.disabled = True
+    try:
+        from optbinning import BinningProcess
+    finally:
+        cvxpy_log.disabled = was
+    return BinningProcess
+
+
 class ScorecardModel(BaseRiskModel):
     """Optimal binning + WOE + logistic regression, scaled to points.
 
@@ -285,9 +298,7 @@ class ScorecardModel(BaseRiskModel):
         return NUMERICAL
 
     def _fit(self, X: pd.DataFrame, y: NDArray[np.int64], raw_inputs: list[str]) -> ModelRuntime:
-        # optbinning imports cvxpy, which logs every optional solver it fails to load; we use none of them.
-        logging.getLogger("__cvxpy__").setLevel(logging.CRITICAL)
-        from optbinning import BinningProcess
+        BinningProcess = _binning_process()
 
         names = [str(c) for c in X.columns]
         kinds = {name: self._kind_of(X[name]) for name in names}
