@@ -375,17 +375,15 @@ class _Ctx:
     def execute(self, statement: Any, **extra: Any) -> Any:
         return self.conn.execute(statement, {**self.params(), **extra} or None)
 
+    def _values(self) -> _Scope:
+        # Steps not yet built over ``_BOUND`` filter by the chosen loans' values inline.
+        return _Scope(self.tenant_id, self.business_date, self.day, self.loan_ids)
+
     def loans(self, t: Any = L) -> list[ColumnElement[bool]]:
-        scope = [t.c.tenant_id == self.tenant_id]
-        if self.loan_ids is not None:
-            scope.append(t.c.id.in_(self.loan_ids))
-        return scope
+        return self._values().loans(t)
 
     def installments(self) -> list[ColumnElement[bool]]:
-        scope = [I.c.tenant_id == self.tenant_id]
-        if self.loan_ids is not None:
-            scope.append(I.c.loan_id.in_(self.loan_ids))
-        return scope
+        return self._values().installments()
 
 
 def _ctx(uow: SqlAlchemyUnitOfWork, business_date: date, loan_ids: Iterable[str] | None) -> _Ctx:
