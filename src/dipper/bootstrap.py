@@ -25,6 +25,7 @@ from dipper.loans import handlers as loans_handlers
 from dipper.persistence import crypto, migrate
 from dipper.persistence.db import make_engine, make_session_factory
 from dipper.persistence.uow import SqlAlchemyUnitOfWork
+from dipper.risk import handlers as risk_handlers
 from dipper.settings import Settings, get_settings
 
 #: The unit of work handed to queries and handlers (entry points name it through here).
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 def _collect_handlers() -> tuple[dict[type[Command], Any], dict[type[Event], list[Any]]]:
     command_handlers: dict[type[Command], Any] = {}
     event_handlers: dict[type[Event], list[Any]] = {}
-    for module in (access_handlers, accounting_handlers, identity_handlers, loans_handlers):
+    for module in (access_handlers, accounting_handlers, identity_handlers, loans_handlers, risk_handlers):
         command_handlers.update(getattr(module, "COMMAND_HANDLERS", {}))
         for event_type, subscribers in getattr(module, "EVENT_HANDLERS", {}).items():
             event_handlers.setdefault(event_type, []).extend(subscribers)

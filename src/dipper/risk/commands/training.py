@@ -43,7 +43,7 @@ class ScoreFile:
 
 
 def run(command: TrainModel | ScoreFile) -> dict[str, Any]:
-    from dipper.risk import handlers
+    from dipper.risk.handlers import training as handlers
 
     if isinstance(command, TrainModel):
         return handlers.train_model(command)

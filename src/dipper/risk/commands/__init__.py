@@ -1,0 +1,6 @@
+"""Commands of the risk module (its public write surface), grouped by area.
+
+Each area adds one module here and one star import below; nothing else in this file changes.
+"""
+
+from dipper.risk.commands.training import *  # noqa: F403

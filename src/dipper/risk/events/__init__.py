@@ -1,0 +1,3 @@
+"""Events of the risk module (facts that happened), grouped by area."""
+
+from dipper.risk.events.training import *  # noqa: F403

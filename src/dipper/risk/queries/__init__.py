@@ -1,0 +1,3 @@
+"""Queries of the risk module (its public read surface), grouped by area."""
+
+from dipper.risk.queries.models import *  # noqa: F403
