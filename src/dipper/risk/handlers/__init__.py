@@ -20,3 +20,7 @@ def _merge(module: Any) -> None:
 
 # Training and file scoring (``handlers/training.py``) register nothing here: they run on files through
 # ``risk.commands.run``, and importing them here would load scikit-learn into every process at boot.
+
+from dipper.risk.handlers import registry as _registry  # noqa: E402 - the model registry and strategies
+
+_merge(_registry)
