@@ -4,6 +4,8 @@
 model.json        the runtime tables (points table or flattened trees): JSON, never pickle
 lightgbm.txt      the LightGBM text model(s) of a gbdt (reference and retraining; scoring never needs it)
 metrics.json      validation figures
+reference.json    the training distribution of the score and of each input (bin edges and shares), the
+                  baseline of monitoring's PSI; directories written before it existed lack it
 report/           binning tables, IV, score distribution, ROC and KS plots (PNG) and report.html
 manifest.json     kind, target, features, parameters, library versions, training-data fingerprint,
                   metrics, the sha256 of every artifact and a content hash over them
@@ -38,10 +40,20 @@ from dipper.risk.domain.errors import (
 from dipper.risk.domain.gbdt import TreeEnsemble
 from dipper.risk.domain.scorecard import PointsTable
 
-__all__ = ["MANIFEST", "MANIFEST_FORMAT", "content_hash", "load_runtime", "read_manifest", "write_model"]
+__all__ = [
+    "MANIFEST",
+    "MANIFEST_FORMAT",
+    "REFERENCE",
+    "content_hash",
+    "load_runtime",
+    "read_manifest",
+    "read_reference",
+    "write_model",
+]
 
 MANIFEST = "manifest.json"
 MODEL = "model.json"
+REFERENCE = "reference.json"
 MANIFEST_FORMAT = "dipper.risk.model/1"
 _LIBRARIES = ("dipper", "numpy", "pandas", "scikit-learn", "optbinning", "lightgbm")
 
@@ -73,6 +85,7 @@ def write_model(
     metrics: Mapping[str, Any],
     report_writer: Any,
     manifest: Mapping[str, Any],
+    reference: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write the directory (into a temporary sibling, then renamed, so a crash leaves no half model)."""
     out = out.resolve()
@@ -82,6 +95,8 @@ def write_model(
     for i, text in enumerate(lightgbm_models):
         (staging / ("lightgbm.txt" if i == 0 else f"lightgbm_{i}.txt")).write_text(text, encoding="utf-8")
     _write_json(staging / "metrics.json", dict(metrics))
+    if reference is not None:
+        _write_json(staging / REFERENCE, dict(reference))  # an artifact: the content hash covers it
     (staging / "report").mkdir()
     report_writer(staging / "report")
     artifacts = {
@@ -156,3 +171,11 @@ def load_runtime(directory: Path) -> tuple[ModelRuntime, dict[str, Any]]:
     if kind == TreeEnsemble.kind:
         return TreeEnsemble.from_json(data), manifest
     raise ValidationFailed(f"unknown model kind {kind!r}", code=INVALID_MODEL)
+
+
+def read_reference(directory: Path, manifest: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The training reference of a verified directory, or None when it was written without one."""
+    if REFERENCE not in manifest.get("artifacts", {}):
+        return None
+    data: dict[str, Any] = json.loads((directory / REFERENCE).read_text(encoding="utf-8"))
+    return data

@@ -20,6 +20,7 @@ from dipper.risk.domain.data import prepare_training, split
 from dipper.risk.domain.errors import INVALID_FEATURE_SPEC, NotFound, ValidationFailed
 from dipper.risk.domain.features import DerivedFeature, parse_features
 from dipper.risk.domain.gbdt import GradientBoostingModel
+from dipper.risk.domain.monitoring import build_reference
 from dipper.risk.domain.scorecard import ScorecardModel
 
 __all__ = ["COMMAND_HANDLERS", "EVENT_HANDLERS", "make_model", "score_file", "train_model"]
@@ -68,6 +69,10 @@ def train_model(command: TrainModel) -> dict[str, Any]:
     distribution = model_metrics.score_distribution(y_val, scores)
     model.fit(data.X, data.y)
     seconds = time.perf_counter() - started
+    # Monitoring's PSI baseline: the final model's scores on its own training rows, and each input.
+    reference = build_reference(
+        model.predict_score(data.X), columns_of(data.X[model.runtime_.inputs].reset_index(drop=True))
+    )
 
     metrics: dict[str, Any] = {
         "kind": command.kind,
@@ -101,6 +106,7 @@ def train_model(command: TrainModel) -> dict[str, Any]:
         lightgbm_models=lightgbm_models,
         metrics=metrics,
         report_writer=report,
+        reference=reference.to_json(),
         manifest={
             "kind": command.kind,
             "target": command.target,
