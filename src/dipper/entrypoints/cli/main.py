@@ -43,6 +43,7 @@ from dipper.bootstrap import Container, bootstrap
 from dipper.entrypoints.cli import batch as batch_commands
 from dipper.entrypoints.cli import bench_repay as _bench_repay  # noqa: F401 - registers `bench repay`
 from dipper.entrypoints.cli import demo_portfolio, output
+from dipper.entrypoints.cli import risk_analysis as _risk_analysis  # noqa: F401 - registers `risk backtest|monitor`
 from dipper.entrypoints.cli import schedule as schedule_command
 from dipper.entrypoints.cli.demo import DemoInfo, check_seedable, demo_steps, seed_demo
 from dipper.entrypoints.cli.risk import risk_app

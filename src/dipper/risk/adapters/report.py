@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write_report"]
+__all__ = ["html_table", "write_report"]
 
 
 def _csv(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -69,6 +69,10 @@ def _table(rows: Sequence[Mapping[str, Any]], limit: int | None = None) -> str:
         for row in shown
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+#: An HTML table of rows (the backtest and monitoring reports use it too).
+html_table = _table
 
 
 def write_report(

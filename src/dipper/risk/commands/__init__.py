@@ -3,4 +3,5 @@
 Each area adds one module here and one star import below; nothing else in this file changes.
 """
 
+from dipper.risk.commands.analysis import *  # noqa: F403
 from dipper.risk.commands.training import *  # noqa: F403

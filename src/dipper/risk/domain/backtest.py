@@ -45,6 +45,7 @@ __all__ = [
     "ArmRows",
     "BacktestResult",
     "Outcomes",
+    "ReviewAs",
     "decide_rows",
     "row_table",
     "run_backtest",
