@@ -2,3 +2,4 @@
 
 from dipper.risk.queries.features import *  # noqa: F403
 from dipper.risk.queries.models import *  # noqa: F403
+from dipper.risk.queries.registry import *  # noqa: F403
