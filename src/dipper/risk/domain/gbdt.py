@@ -376,6 +376,268 @@ def _emit(  # noqa: PLR0917 - a recursive emitter's state
     return _emit(tree, tree.right[node], depth + 1, out, constants, slot)
 
 
+# --- fast exact TreeSHAP for one row -----------------------------------------------------------------
+#
+# Path-dependent TreeSHAP (LightGBM's ``pred_contrib``) sums, over every leaf, the Shapley values of the
+# game f(S) = value × Π_{j∈S} o_j × Π_{j∉S} z_j over the leaf's path features: z_j is the share of the
+# training rows that follow the path's splits on feature j (a product of cover ratios, fixed), o_j is 1
+# when the row itself follows them all (the only part that depends on the row). So per leaf:
+#
+#   phi_i = value × (o_i - z_i) × Σ_k w(k, D) × [y^k] Π_{j≠i} (z_j + o_j y),   w(k, D) = k!(D-1-k)!/D!
+#
+# A cold feature (o_i = 0) gets -value × Σ_k w(k, D) F_k with F = Π_j (z_j + o_j y) (the z_i cancels); a
+# hot one gets value × (1 - z_i) × Σ_k w(k, D) Q_k with Q = F / (z_i + y) (synthetic division from the
+# top, which only ever multiplies by z_i ≤ 1). Padding a path with z = o = 1 adds a null player and
+# changes nobody's value. Since o is 0/1, a leaf of D features has only 2^D outcomes: for short paths
+# every outcome is tabulated once (value folded in), and a row costs one vectorised pass over the
+# split nodes, a gather and a bincount; longer paths run the polynomial form, padded to one width.
+
+_TABLE_MAX_DEPTH = 12  # paths of at most this many features are tabulated (2^D × D floats per leaf) ...
+_TABLE_BUDGET = 2_000_000  # ... while the tables stay under this many floats (16 MB)
+
+
+def _leaf_factors(z: NDArray[np.float64], o: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Per leaf (rows) and path feature (columns): the feature's TreeSHAP contribution per unit of leaf
+    value, for zero fractions ``z`` and one fractions ``o`` (0 or 1)."""
+    n, d = z.shape
+    weights = np.array(
+        [math.factorial(k) * math.factorial(d - 1 - k) / math.factorial(d) for k in range(d)],
+        dtype=np.float64,
+    )
+    poly = np.zeros((n, d + 1), dtype=np.float64)
+    poly[:, 0] = 1.0
+    for j in range(d):
+        nxt = poly * z[:, j : j + 1]
+        nxt[:, 1:] += poly[:, :-1] * o[:, j : j + 1]
+        poly = nxt
+    cold = -(poly[:, :d] @ weights)
+    quotient = np.zeros((n, d), dtype=np.float64)
+    acc = np.zeros((n, d), dtype=np.float64)
+    for k in range(d - 1, -1, -1):
+        quotient = poly[:, k + 1 : k + 2] - z * quotient
+        acc += weights[k] * quotient
+    factors: NDArray[np.float64] = np.where(o > 0.5, (1.0 - z) * acc, cold[:, None])
+    return factors
+
+
+@dataclass
+class _Leaf:
+    value: float
+    features: list[int]  # unique path features, in order of first appearance
+    zero: list[float]
+    positions: list[list[tuple[int, bool]]]  # per feature: (global node, went left) along the path
+    table: NDArray[np.float64] | None = None  # value × factors of every outcome, when tabulated
+
+
+class _ShapPlan:
+    """Every tree of every booster flattened for :meth:`contributions`: the split nodes as arrays (one
+    vectorised decision per node), each leaf's path features with their zero fractions and the nodes
+    that decide their one fractions, and the tabulated outcomes of the short paths."""
+
+    def __init__(self, boosters: list[list[Tree]], n_features: int) -> None:
+        self.n_features = n_features
+        self.n_boosters = len(boosters)
+        expected = []
+        for trees in boosters:
+            value = 0.0
+            for tree in trees:
+                value += tree.expected_value()
+            expected.append(value)
+        self.expected = sum(expected) / len(boosters)
+        feature: list[int] = []
+        threshold: list[float] = []
+        kind: list[int] = []
+        default_left: list[bool] = []
+        categories: list[frozenset[int]] = []
+        leaves: list[_Leaf] = []
+        for trees in boosters:
+            for tree in trees:
+                if not tree.feature:
+                    continue
+                base = len(feature)
+                feature += tree.feature
+                threshold += tree.threshold
+                kind += tree.kind
+                default_left += tree.default_left
+                categories += tree.categories
+                _collect_leaves(tree, base, 0, [], leaves)
+        self.feature = np.asarray(feature, dtype=np.int64)
+        self.threshold = np.asarray(
+            [t if k != _CATEGORICAL else math.nan for t, k in zip(threshold, kind, strict=True)],
+            dtype=np.float64,
+        )
+        kinds = np.asarray(kind, dtype=np.int64)
+        left = np.asarray(default_left, dtype=bool)
+        # What a node does with NaN: LightGBM reads it as 0.0 unless the node has a NaN rule, and a
+        # zero-rule node sends 0.0 its default way.
+        self.nan_left = np.where(kinds == _NUM_NONE, np.nan_to_num(self.threshold, nan=-1.0) >= 0.0, left) & (
+            kinds != _CATEGORICAL
+        )
+        self.zero_nodes = np.flatnonzero(kinds == _NUM_ZERO)
+        self.zero_left = left[self.zero_nodes]
+        self.cat_nodes = np.flatnonzero(kinds == _CATEGORICAL)
+        width = 1 + max((max(categories[i], default=0) for i in self.cat_nodes), default=0)
+        self.cat_table = np.zeros((len(self.cat_nodes), width), dtype=bool)
+        for row, node in enumerate(self.cat_nodes):
+            self.cat_table[row, sorted(categories[node])] = True
+        self._plan_leaves(leaves)
+
+    def _plan_leaves(self, leaves: list[_Leaf]) -> None:
+        sizes = sorted(len(leaf.features) for leaf in leaves)
+        limit = _TABLE_MAX_DEPTH
+        while limit > 0 and sum((1 << d) * d for d in sizes if d <= limit) > _TABLE_BUDGET:
+            limit -= 1
+        tabled = [leaf for leaf in leaves if len(leaf.features) <= limit]
+        deep = [leaf for leaf in leaves if len(leaf.features) > limit]
+        ordered = tabled + deep
+        pos_node: list[int] = []
+        pos_left: list[bool] = []
+        elem_start: list[int] = []
+        elem_feature: list[int] = []
+        for leaf in ordered:
+            for feature, positions in zip(leaf.features, leaf.positions, strict=True):
+                elem_start.append(len(pos_node))
+                elem_feature.append(feature)
+                for node, went_left in positions:
+                    pos_node.append(node)
+                    pos_left.append(went_left)
+        self.pos_node = np.asarray(pos_node, dtype=np.int64)
+        self.pos_left = np.asarray(pos_left, dtype=bool)
+        n_tabled = sum(len(leaf.features) for leaf in tabled)
+        self.n_tabled = n_tabled
+        # A tabled leaf's outcome pattern is "every bit" minus the bits of the features with a split the
+        # row did not follow: one OR over the leaf's split positions.
+        self.n_tabled_pos = elem_start[n_tabled] if n_tabled < len(elem_start) else len(pos_node)
+        pos_bit: list[int] = []
+        pos_leaf_start: list[int] = []
+        leaf_full: list[int] = []
+        for leaf in tabled:
+            pos_leaf_start.append(len(pos_bit))
+            leaf_full.append((1 << len(leaf.features)) - 1)
+            for j, positions in enumerate(leaf.positions):
+                pos_bit += [1 << j] * len(positions)
+        self.pos_bit = np.asarray(pos_bit, dtype=np.int64)
+        self.pos_leaf_start = np.asarray(pos_leaf_start, dtype=np.int64)
+        self.leaf_full = np.asarray(leaf_full, dtype=np.int64)
+        self.deep_elem_start = np.asarray(elem_start[n_tabled:], dtype=np.int64) - self.n_tabled_pos
+        # Tabled leaves: outcome pattern = Σ o_j 2^j; entry = offset + pattern × D + j.
+        leaf_offset: list[int] = []
+        elem_rank: list[int] = []
+        elem_leaf: list[int] = []
+        blocks: list[NDArray[np.float64]] = []
+        offset = 0
+        for index, leaf in enumerate(tabled):
+            d = len(leaf.features)
+            leaf_offset.append(offset)
+            elem_rank += range(d)
+            elem_leaf += [index] * d
+            offset += (1 << d) * d
+        for d in sorted({len(leaf.features) for leaf in tabled}):
+            group = [leaf for leaf in tabled if len(leaf.features) == d]
+            patterns = np.arange(1 << d)
+            o = ((patterns[:, None] >> np.arange(d)) & 1).astype(np.float64)  # (2^d, d)
+            z = np.asarray([leaf.zero for leaf in group], dtype=np.float64)  # (n, d)
+            zz = np.repeat(z, 1 << d, axis=0)
+            oo = np.tile(o, (len(group), 1))
+            values = np.repeat(np.asarray([leaf.value for leaf in group]), 1 << d)[:, None]
+            table = (values * _leaf_factors(zz, oo)).reshape(len(group), -1)
+            for leaf, entries in zip(group, table, strict=True):
+                leaf.table = entries
+        for leaf in tabled:
+            assert leaf.table is not None
+            blocks.append(leaf.table)
+        self.table = np.concatenate(blocks) if blocks else np.zeros(0)
+        self.leaf_offset = np.asarray(leaf_offset, dtype=np.int64)
+        self.leaf_width = np.asarray([len(leaf.features) for leaf in tabled], dtype=np.int64)
+        self.elem_rank = np.asarray(elem_rank, dtype=np.int64)
+        self.elem_leaf = np.asarray(elem_leaf, dtype=np.int64)
+        # Deep leaves: one padded matrix; padding reads a constant "followed" slot and z = 1.
+        width = max((len(leaf.features) for leaf in deep), default=0)
+        pad = len(elem_start) - n_tabled  # the constant slot appended to the deep outcomes
+        deep_index = np.full((len(deep), width), pad, dtype=np.int64)
+        deep_zero = np.ones((len(deep), width), dtype=np.float64)
+        features = np.full((len(deep), width), self.n_features, dtype=np.int64)
+        cursor = 0
+        for row, leaf in enumerate(deep):
+            d = len(leaf.features)
+            deep_index[row, :d] = np.arange(cursor, cursor + d)
+            deep_zero[row, :d] = leaf.zero
+            features[row, :d] = leaf.features
+            cursor += d
+        self.deep_index = deep_index
+        self.deep_zero = deep_zero
+        self.deep_value = np.asarray([leaf.value for leaf in deep], dtype=np.float64)[:, None]
+        self.all_features = np.concatenate(
+            [np.asarray(elem_feature[:n_tabled], dtype=np.int64), features.ravel()]
+        )
+
+    def decisions(self, x: NDArray[np.float64]) -> NDArray[np.bool_]:
+        """Whether the row goes left at every split node (LightGBM's rules, as :meth:`Tree.leaf_of`)."""
+        v = x[self.feature]
+        go = v <= self.threshold
+        if self.zero_nodes.size:
+            tiny = np.abs(v[self.zero_nodes]) <= _ZERO
+            go[self.zero_nodes[tiny]] = self.zero_left[tiny]
+        nan = np.isnan(v)
+        if nan.any():
+            go = np.where(nan, self.nan_left, go)
+        if self.cat_nodes.size:
+            c = v[self.cat_nodes]
+            ok = (c >= 0) & (c < self.cat_table.shape[1])  # False for NaN
+            codes = np.where(ok, c, 0).astype(np.int64)
+            go[self.cat_nodes] = ok & self.cat_table[np.arange(len(self.cat_nodes)), codes]
+        return go
+
+    def contributions(self, x: NDArray[np.float64]) -> list[float]:
+        go = self.decisions(x)
+        followed = go[self.pos_node] == self.pos_left
+        parts = []
+        if self.n_tabled:
+            tabled = followed[: self.n_tabled_pos]
+            missed = np.bitwise_or.reduceat(np.where(tabled, 0, self.pos_bit), self.pos_leaf_start)
+            block = self.leaf_offset + (self.leaf_full ^ missed) * self.leaf_width
+            parts.append(self.table[block[self.elem_leaf] + self.elem_rank])
+        if self.deep_index.size:
+            deep = np.logical_and.reduceat(followed[self.n_tabled_pos :], self.deep_elem_start)
+            padded = np.append(deep, True)[self.deep_index].astype(np.float64)
+            parts.append((self.deep_value * _leaf_factors(self.deep_zero, padded)).ravel())
+        phi = (
+            np.bincount(self.all_features, weights=np.concatenate(parts), minlength=self.n_features + 1)
+            if parts
+            else np.zeros(self.n_features + 1)
+        )
+        out: list[float] = (phi[: self.n_features] / self.n_boosters).tolist()
+        out.append(self.expected)
+        return out
+
+
+def _collect_leaves(
+    tree: Tree, base: int, node: int, path: list[tuple[int, int, bool, float]], out: list[_Leaf]
+) -> None:
+    """Every leaf below ``node`` with its path: (feature, global node, went left, cover ratio) per split."""
+    if node < 0:
+        features: list[int] = []
+        zero: list[float] = []
+        positions: list[list[tuple[int, bool]]] = []
+        slot: dict[int, int] = {}
+        for feature, global_node, went_left, ratio in path:
+            if feature not in slot:
+                slot[feature] = len(features)
+                features.append(feature)
+                zero.append(1.0)
+                positions.append([])
+            i = slot[feature]
+            zero[i] *= ratio
+            positions[i].append((global_node, went_left))
+        out.append(_Leaf(tree.leaf_value[~node], features, zero, positions))
+        return
+    count = tree._count(node)
+    f = tree.feature[node]
+    for child, went_left in ((tree.left[node], True), (tree.right[node], False)):
+        ratio = tree._count(child) / count
+        _collect_leaves(tree, base, child, [*path, (f, base + node, went_left, ratio)], out)
+
+
 class TreeEnsemble(ModelRuntime):
     """The mean raw score of one or more boosters (bagged with different seeds), scaled by PDO.
 
@@ -403,6 +665,7 @@ class TreeEnsemble(ModelRuntime):
         self._codes = {name: {c: i for i, c in enumerate(cats)} for name, cats in categories.items()}
         self._categorical = [i for i, name in enumerate(features) if name in categories]
         self._compiled: list[Callable[[list[float], list[float], list[int]], float] | None] | None = None
+        self._shap: _ShapPlan | None = None
         derived_names = {d.name for d in derived}
         self.inputs = (
             inputs
@@ -449,7 +712,15 @@ class TreeEnsemble(ModelRuntime):
         return self.scale.offset - self.scale.factor * self.raw_one(row)
 
     def contributions(self, row: Mapping[str, Any]) -> list[float]:
-        """TreeSHAP contributions to the raw score, one per feature and the expected value last."""
+        """TreeSHAP contributions to the raw score, one per feature and the expected value last (equal to
+        LightGBM's ``pred_contrib=True``): the flattened, partly tabulated form of ``_ShapPlan``."""
+        if self._shap is None:
+            self._shap = _ShapPlan(self.boosters, len(self.features))
+        return self._shap.contributions(np.asarray(self.vector(row), dtype=np.float64))
+
+    def contributions_reference(self, row: Mapping[str, Any]) -> list[float]:
+        """The same contributions by LightGBM's own recursion, tree by tree in pure Python (slow: the
+        reference the fast form is tested against)."""
         x = self.vector(row)
         total = [0.0] * (len(self.features) + 1)
         for trees in self.boosters:

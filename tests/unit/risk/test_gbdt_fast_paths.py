@@ -1,0 +1,96 @@
+"""The gbdt runtime's fast paths: the flattened, tabulated TreeSHAP equals LightGBM's pred_contrib (and
+the pure-Python recursion), on tabulated and on padded (deep) paths, for one booster and a bag; a
+file scored in bulk equals the same rows scored one by one."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from tests.unit.risk.test_gbdt import synthetic
+
+from dipper.risk.domain import gbdt
+from dipper.risk.domain.base import columns_of
+from dipper.risk.domain.gbdt import GradientBoostingModel, TreeEnsemble
+
+
+@pytest.fixture(scope="module")
+def bagged() -> tuple[GradientBoostingModel, pd.DataFrame]:
+    X, y = synthetic(2500, seed=5)
+    model = GradientBoostingModel(
+        n_estimators=40, num_leaves=31, min_child_samples=10, colsample_bytree=1.0, n_models=2
+    )
+    return model.fit(X, y), X
+
+
+def _awkward_rows(seed: int = 123) -> pd.DataFrame:
+    test, _ = synthetic(300, seed=seed)
+    test.loc[::11, "channel"] = "never-seen"
+    test.loc[::7, "utilisation"] = np.nan
+    test.loc[::5, "balance"] = 0.0
+    test.loc[::9, "delays"] = np.nan
+    return test
+
+
+def _lightgbm_contrib(model: GradientBoostingModel, frame: pd.DataFrame) -> np.ndarray:
+    runtime = model.runtime_
+    matrix = runtime.matrix(columns_of(frame.reset_index(drop=True)))
+    total = sum(b.predict(matrix, pred_contrib=True) for b in model.boosters_)
+    return np.asarray(total) / len(model.boosters_)
+
+
+@pytest.mark.parametrize("table_depth", [12, 2, 0])
+def test_fast_contributions_equal_lightgbm_pred_contrib(bagged, monkeypatch, table_depth) -> None:
+    model, _ = bagged
+    monkeypatch.setattr(gbdt, "_TABLE_MAX_DEPTH", table_depth)  # 0: every path padded, none tabulated
+    runtime = TreeEnsemble.from_json(model.runtime_.to_json())
+    test = _awkward_rows()
+    mine = np.array([runtime.contributions(r) for r in test.to_dict("records")])
+    expected = _lightgbm_contrib(model, test)
+    assert mine.shape == expected.shape
+    assert np.max(np.abs(mine - expected)) <= 1e-9
+    plan = runtime._shap
+    assert plan is not None
+    if table_depth == 0:
+        assert plan.n_tabled == 0 and plan.deep_index.size > 0
+    elif table_depth == 2:
+        assert plan.n_tabled > 0 and plan.deep_index.size > 0
+
+
+def test_fast_contributions_equal_the_recursion(bagged) -> None:
+    model, X = bagged
+    runtime = model.runtime_
+    for row in X.iloc[:25].to_dict("records"):
+        fast = runtime.contributions(row)
+        slow = runtime.contributions_reference(row)
+        assert np.max(np.abs(np.array(fast) - np.array(slow))) <= 1e-12
+
+
+def _shapley_by_enumeration(z: np.ndarray, o: np.ndarray, i: int) -> float:
+    d = len(z)
+
+    def f(s: set[int]) -> float:
+        return math.prod(o[j] if j in s else z[j] for j in range(d))
+
+    others = [j for j in range(d) if j != i]
+    total = 0.0
+    for k in range(d):
+        weight = math.factorial(k) * math.factorial(d - 1 - k) / math.factorial(d)
+        for s in itertools.combinations(others, k):
+            total += weight * (f({*s, i}) - f(set(s)))
+    return total
+
+
+def test_leaf_factors_are_shapley_values_by_enumeration() -> None:
+    """The closed form against the definition: every subset, Shapley weights, f(S) = Π o_S Π z_rest."""
+    rng = np.random.default_rng(3)
+    for d in (1, 2, 4):
+        z = rng.uniform(0.05, 0.95, (6, d))
+        o = rng.integers(0, 2, (6, d)).astype(float)
+        got = gbdt._leaf_factors(z, o)
+        for n in range(6):
+            for i in range(d):
+                assert got[n, i] == pytest.approx(_shapley_by_enumeration(z[n], o[n], i), abs=1e-14)
