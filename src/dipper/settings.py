@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     session_ttl_minutes: int = 8 * 60
     session_cookie_secure: bool = False
     default_apr_ceiling: str = "0.24"
+    risk_reports_dir: str = "reports/risk"  # the console lists `risk backtest/monitor --out` dirs here
 
     @model_validator(mode="after")
     def _no_dev_secrets_in_production(self) -> Settings:
