@@ -18,6 +18,7 @@ from dipper.entrypoints.http.deps import ApiKeyCache
 from dipper.entrypoints.http.middleware import Metrics, MetricsMiddleware, RequestIdMiddleware
 from dipper.entrypoints.http.routers import access, accounting, customers, loans, products, repayments, system
 from dipper.entrypoints.http.routers import batch as batch_routes
+from dipper.entrypoints.http.routers import risk_registry as risk_registry_routes
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ TAGS = [
     {"name": "customers", "description": "Borrowers' identities (personal data encrypted and masked)"},
     {"name": "products", "description": "Loan products: versioned terms, published through maker-checker"},
     {"name": "loans", "description": "Credit lines, offers with APR, loans, disbursement and reconciliation"},
+    {"name": "risk", "description": "Model registry and strategies, published through maker-checker"},
 ]
 
 
@@ -79,6 +81,7 @@ def create_app(container: Container | None = None, *, with_console: bool = True)
         loans.router,
         repayments.router,
         batch_routes.router,
+        risk_registry_routes.router,
     ):
         app.include_router(router, prefix=API_PREFIX, responses=errors.ERROR_RESPONSES)
     if with_console:

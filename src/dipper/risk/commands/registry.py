@@ -17,6 +17,7 @@ from dipper.kernel.messages import Command
 
 __all__ = [
     "DraftStrategy",
+    "EditStrategyTables",
     "ProposeStrategy",
     "RegisterModel",
     "RetireModel",
@@ -64,6 +65,19 @@ class ProposeStrategy(Command):
 
     strategy_id: str
     document: dict[str, Any]
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class EditStrategyTables(Command):
+    """The console's editor: a new version of ``strategy_id`` made from ``base_version`` (None: the
+    published one, or the packaged default) with the rows of some decision tables replaced
+    (``tables``: table id -> rows, each row a mapping of column id -> cell text plus optional ``_id``
+    and ``_description``), proposed for publishing. Answers the ``ProposeChange``."""
+
+    strategy_id: str
+    base_version: int | None
+    tables: dict[str, list[dict[str, Any]]]
     note: str = ""
 
 

@@ -29,7 +29,7 @@ from dipper.risk.adapters.registry_tables import RiskModel, RiskStrategy, RiskSt
 from dipper.risk.commands import registry as commands
 from dipper.risk.domain.errors import INVALID_MODEL
 from dipper.risk.domain.strategy import BUCKETS, Strategy
-from dipper.risk.domain.strategy_document import check_expressions, model_refs, with_meta
+from dipper.risk.domain.strategy_document import check_expressions, model_refs, replace_rules, with_meta
 from dipper.risk.events import registry as events
 from dipper.risk.queries import registry as queries
 from dipper.risk.queries.registry import (
@@ -391,6 +391,22 @@ def propose_strategy(
         return _publish_proposal(cmd.tenant_id, row, _note(cmd.note))
 
 
+def edit_strategy_tables(
+    cmd: commands.EditStrategyTables, uow: SqlAlchemyUnitOfWork
+) -> access_commands.ProposeChange:
+    """A new version from a base version's document with some tables' rows replaced, proposed."""
+    if not isinstance(cmd.tables, Mapping) or not cmd.tables:
+        raise ValidationFailed("no tables to change", code="invalid_strategy_document")
+    base = queries.get_strategy(uow, cmd.strategy_id, cmd.base_version)
+    document = replace_rules(base["document"], cmd.tables)
+    return propose_strategy(
+        commands.ProposeStrategy(
+            tenant_id=cmd.tenant_id, strategy_id=cmd.strategy_id, document=document, note=cmd.note
+        ),
+        uow,
+    )
+
+
 def _version_row(session: Session, strategy_id: str, version: int) -> RiskStrategy:
     row = session.scalar(
         select(RiskStrategy).where(RiskStrategy.strategy_id == strategy_id, RiskStrategy.version == version)
@@ -692,6 +708,7 @@ COMMAND_HANDLERS: dict[type, Any] = {
     commands.DraftStrategy: draft_strategy,
     commands.ProposeStrategy: propose_strategy,
     commands.SubmitStrategy: submit_strategy,
+    commands.EditStrategyTables: edit_strategy_tables,
     commands.SetChallenger: set_challenger,
 }
 EVENT_HANDLERS: dict[type, list[Any]] = {}
