@@ -94,3 +94,37 @@ def test_leaf_factors_are_shapley_values_by_enumeration() -> None:
         for n in range(6):
             for i in range(d):
                 assert got[n, i] == pytest.approx(_shapley_by_enumeration(z[n], o[n], i), abs=1e-14)
+
+
+def test_bulk_scoring_equals_the_walker_and_single_rows(bagged) -> None:
+    model, _ = bagged
+    runtime = TreeEnsemble.from_json(model.runtime_.to_json())
+    test = pd.concat([_awkward_rows(seed=s) for s in range(5)], ignore_index=True)  # 1,500 rows
+    test.loc[::13, "channel"] = None
+    assert len(test) >= gbdt._BULK_ROWS
+    matrix = runtime.matrix(columns_of(test))
+    bulk = runtime.raw_matrix(matrix)  # LightGBM's C++ walker on boosters rebuilt from the trees
+    assert runtime._boosters_cache is not None
+    assert np.array_equal(bulk, runtime.raw_matrix_walk(matrix))
+    one = np.array([runtime.raw_one(r) for r in test.to_dict("records")])
+    assert np.array_equal(bulk, one)
+    assert np.array_equal(
+        runtime.score_many(columns_of(test)), [runtime.score_one(r) for r in test.to_dict("records")]
+    )
+    assert np.max(np.abs(bulk - model.lightgbm_raw(test))) <= 1e-12
+
+
+def test_scorecard_bins_a_file_as_it_bins_one_application() -> None:
+    from dipper.risk.domain.scorecard import ScorecardModel
+
+    X, y = synthetic(2000, seed=8)
+    model = ScorecardModel().fit(X, y)
+    test = _awkward_rows(seed=77)
+    test["delays"] = test["delays"].astype(object)
+    test.loc[::4, "delays"] = "2"  # a code arriving as text
+    test.loc[::6, "channel"] = np.nan
+    runtime = model.runtime_
+    many = runtime.score_many(columns_of(test))
+    assert np.array_equal(many, [runtime.score_one(r) for r in test.to_dict("records")])
+    kinds = {f.kind for f in runtime.features}
+    assert {"categorical", "discrete"} <= kinds

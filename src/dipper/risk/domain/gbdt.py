@@ -310,6 +310,21 @@ def _unwound_sum(path: _Path, off: int, depth: int, path_index: int) -> float:
     return total
 
 
+_BULK_ROWS = 1_000  # from this many rows a file is scored by LightGBM's C++ walker (same floats)
+
+
+def _category_codes(values: NDArray[Any], codes: Mapping[str, int]) -> NDArray[np.float64]:
+    """A column of categories as their training codes (NaN when missing or unseen): each distinct value
+    looked up once, as :meth:`TreeEnsemble.vector` looks up one."""
+    index, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
+    lookup = np.asarray(
+        [math.nan if (c := codes.get(str(u))) is None else float(c) for u in uniques] + [math.nan],
+        dtype=np.float64,
+    )
+    result: NDArray[np.float64] = lookup[index]  # the sentinel -1 reads the trailing NaN
+    return result
+
+
 _MAX_COMPILED_DEPTH = 60  # deeper trees would strain Python's parser: they keep the list walker
 
 
@@ -374,6 +389,67 @@ def _emit(  # noqa: PLR0917 - a recursive emitter's state
         return False
     out.append(f"{pad}else:")
     return _emit(tree, tree.right[node], depth + 1, out, constants, slot)
+
+
+def _lightgbm_text(trees: list[Tree], n_features: int) -> str:
+    """One booster as LightGBM's text model format, rebuilt from the flat lists (``format 1`` JSON holds
+    everything a prediction reads): bulk scoring hands the matrix to LightGBM's C++ walker, which adds
+    the same leaves in the same order from 0.0, so the raw scores are the very same floats."""
+    out = [
+        "tree",
+        "version=v4",
+        "num_class=1",
+        "num_tree_per_iteration=1",
+        "label_index=0",
+        f"max_feature_idx={n_features - 1}",
+        "objective=binary sigmoid:1",
+        "feature_names=" + " ".join(f"f{i}" for i in range(n_features)),
+        "feature_infos=" + " ".join("none" for _ in range(n_features)),
+        "",
+    ]
+    for index, tree in enumerate(trees):
+        out.append(f"Tree={index}")
+        n_leaves = len(tree.feature) + 1
+        out.append(f"num_leaves={n_leaves}")
+        if not tree.feature:
+            out += ["num_cat=0", f"leaf_value={tree.leaf_value[0]!r}", "is_linear=0", "shrinkage=1", "", ""]
+            continue
+        thresholds: list[str] = []
+        decision: list[int] = []
+        boundaries = [0]
+        words: list[int] = []
+        for node, kind in enumerate(tree.kind):
+            if kind == _CATEGORICAL:
+                thresholds.append(str(len(boundaries) - 1))
+                cats = tree.categories[node]
+                bits = [0] * (max(cats, default=0) // 32 + 1)
+                for c in cats:
+                    bits[c // 32] |= 1 << (c % 32)
+                words += bits
+                boundaries.append(len(words))
+                decision.append(1 | (_NUM_NAN << 2))
+            else:
+                thresholds.append(repr(tree.threshold[node]))
+                decision.append((2 if tree.default_left[node] else 0) | (kind << 2))
+        out.append(f"num_cat={len(boundaries) - 1}")
+        out.append("split_feature=" + " ".join(map(str, tree.feature)))
+        out.append("split_gain=" + " ".join("0" for _ in tree.feature))
+        out.append("threshold=" + " ".join(thresholds))
+        out.append("decision_type=" + " ".join(map(str, decision)))
+        out.append("left_child=" + " ".join(map(str, tree.left)))
+        out.append("right_child=" + " ".join(map(str, tree.right)))
+        out.append("leaf_value=" + " ".join(repr(v) for v in tree.leaf_value))
+        out.append("leaf_weight=" + " ".join("0" for _ in tree.leaf_value))
+        out.append("leaf_count=" + " ".join(str(int(c)) for c in tree.leaf_count))
+        out.append("internal_value=" + " ".join("0" for _ in tree.feature))
+        out.append("internal_weight=" + " ".join("0" for _ in tree.feature))
+        out.append("internal_count=" + " ".join(str(int(c)) for c in tree.internal_count))
+        if len(boundaries) > 1:
+            out.append("cat_boundaries=" + " ".join(map(str, boundaries)))
+            out.append("cat_threshold=" + " ".join(map(str, words)))
+        out += ["is_linear=0", "shrinkage=1", "", ""]
+    out += ["end of trees", "", "pandas_categorical:null", ""]
+    return "\n".join(out)
 
 
 # --- fast exact TreeSHAP for one row -----------------------------------------------------------------
@@ -666,6 +742,7 @@ class TreeEnsemble(ModelRuntime):
         self._categorical = [i for i, name in enumerate(features) if name in categories]
         self._compiled: list[Callable[[list[float], list[float], list[int]], float] | None] | None = None
         self._shap: _ShapPlan | None = None
+        self._boosters_cache: list[Any] | None = None
         derived_names = {d.name for d in derived}
         self.inputs = (
             inputs
@@ -750,16 +827,36 @@ class TreeEnsemble(ModelRuntime):
             if codes is None:
                 out[:, j] = np.asarray(values[name], dtype=np.float64)
             else:
-                out[:, j] = [
-                    math.nan if v is None or (c := codes.get(str(v))) is None else float(c)
-                    for v in values[name]
-                ]
+                out[:, j] = _category_codes(values[name], codes)
         return out
 
     def raw_many(self, columns: Columns) -> NDArray[np.float64]:
         return self.raw_matrix(self.matrix(columns))
 
     def raw_matrix(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
+        if X.shape[0] >= _BULK_ROWS:
+            bulk = self._bulk()
+            if bulk is not None:
+                result: NDArray[np.float64] = np.zeros(X.shape[0], dtype=np.float64)
+                for booster in bulk:
+                    result = result + booster.predict(X, raw_score=True)
+                return result / len(bulk)
+        return self.raw_matrix_walk(X)
+
+    def _bulk(self) -> list[Any] | None:
+        """LightGBM boosters rebuilt from the trees (None without LightGBM: the numpy walker serves)."""
+        if self._boosters_cache is None:
+            try:
+                import lightgbm as lgb
+            except ImportError:  # pragma: no cover - LightGBM is a dependency; the walker is the fallback
+                return None
+            self._boosters_cache = [
+                lgb.Booster(model_str=_lightgbm_text(trees, len(self.features))) for trees in self.boosters
+            ]
+        return self._boosters_cache
+
+    def raw_matrix_walk(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The numpy tree walker: every tree over every row (the reference for LightGBM's bulk path)."""
         total = np.zeros(X.shape[0], dtype=np.float64)
         for trees in self.boosters:
             raw = np.zeros(X.shape[0], dtype=np.float64)

@@ -101,16 +101,24 @@ class FeatureBins:
                 idx[np.isin(x, self.special_codes)] = self.special
             idx[np.isnan(x)] = self.missing
             return idx
+        # Each distinct value looked up once, by the same rule as one application's; missing values
+        # (None, NaN) go to the missing bin, as category_key sends them.
+        values = np.asarray(column)
+        if values.dtype.kind not in "fiub":
+            values = values.astype(object)
+        index, uniques = pd.factorize(values, use_na_sentinel=True)
         lookup = self.categories
         missing = self.missing
-        return np.fromiter(
-            (
-                lookup.get(k, missing) if (k := category_key(v, self.kind)) is not None else missing
-                for v in column
-            ),
+        bins = np.asarray(
+            [
+                lookup.get(k, missing) if (k := category_key(u, self.kind)) is not None else missing
+                for u in uniques
+            ]
+            + [missing],
             dtype=np.int64,
-            count=len(column),
         )
+        result: NDArray[np.int64] = bins[index]  # the sentinel -1 reads the trailing missing bin
+        return result
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
