@@ -1,4 +1,5 @@
-"""``dipper risk train`` and ``dipper risk score``: models from CSV files, no database needed.
+"""``dipper risk train`` and ``dipper risk score``: models from CSV files, no database needed;
+``dipper risk register``: a model directory into a bank's registry, pending a checker's approval.
 
 Errors a user can cause (a bad file, a missing target, a constant column, a tampered model) are
 printed as ``error [code]: message`` with exit code 2 by the main app's group, never as a traceback.
@@ -11,9 +12,14 @@ from typing import Annotated
 
 import typer
 
+from dipper.access import queries as access_queries
+from dipper.bootstrap import bootstrap
 from dipper.entrypoints.cli import output
-from dipper.kernel.errors import ValidationFailed
+from dipper.kernel.errors import NotFound, ValidationFailed
+from dipper.kernel.uow import Actor
 from dipper.risk import commands as risk_commands
+from dipper.risk import queries as risk_queries
+from dipper.settings import Settings
 
 __all__ = ["risk_app"]
 
@@ -75,3 +81,66 @@ def score(
 ) -> None:
     """Score every row of a file; writes the input columns plus ``score`` and ``pd``."""
     output.print_json(risk_commands.run(risk_commands.ScoreFile(model=model, data=data, out=out)))
+
+
+@risk_app.command("register")
+def register(  # noqa: PLR0917 - one parameter per option, as Typer declares them
+    model: Annotated[
+        Path, typer.Option("--model", metavar="DIR", help="A model directory from `risk train`.")
+    ],
+    name: Annotated[
+        str, typer.Option("--name", metavar="NAME", help="The model's name; versions count per name.")
+    ],
+    tenant: Annotated[str, typer.Option("--tenant", "-t", help="The bank's code.")],
+    maker: Annotated[
+        str | None,
+        typer.Option(
+            "--as", metavar="USERNAME", help="The staff user proposing it (the maker); default: the CLI."
+        ),
+    ] = None,
+    note: Annotated[str, typer.Option("--note", help="Why, for the checker.")] = "",
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url", help="SQLAlchemy URL; default DIPPER_DATABASE_URL or sqlite:///demo.db."
+        ),
+    ] = None,
+) -> None:
+    """Register a model directory in a bank's registry: stored pending, and a change request opened
+    that another person holding risk.approve approves (console: Approvals; API: /changes)."""
+    archive = risk_commands.pack_model_directory(model)  # verified before anything is opened
+    container = bootstrap(Settings(database_url=database_url) if database_url else Settings())
+    try:
+        system = Actor.system("cli")
+        found = access_queries.tenant_by_code(container.uow(None, system), tenant)
+        if found is None:
+            raise NotFound(
+                f"no bank with code {tenant!r}", code="tenant_not_found", details={"tenant": tenant}
+            )
+        tenant_id = found["id"]
+        actor = system
+        if maker is not None:
+            user = access_queries.find_user_by_username(container.uow(tenant_id, system), maker)
+            if user is None:
+                raise NotFound(f"no user {maker!r} in this bank", code="user_not_found")
+            actor = Actor(kind="user", id=user["id"], name=maker)
+        proposal = container.handle(
+            risk_commands.RegisterModel(tenant_id=tenant_id, name=name, archive=archive, note=note),
+            actor=actor,
+            tenant_id=tenant_id,
+        )
+        change_id = container.handle(proposal, actor=actor, tenant_id=tenant_id)
+        registered = risk_queries.get_model(container.uow(tenant_id, actor), proposal.target)
+    finally:
+        container.dispose()
+    output.print_json(
+        {
+            "model_id": registered["id"],
+            "name": registered["name"],
+            "version": registered["version"],
+            "kind": registered["kind"],
+            "status": registered["status"],
+            "content_hash": registered["content_hash"],
+            "change_id": change_id,
+        }
+    )
