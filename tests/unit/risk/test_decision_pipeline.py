@@ -13,10 +13,12 @@ import pytest
 from dipper.kernel.errors import ValidationFailed
 from dipper.risk.adapters.demo_models import demo_models, demo_setup, simulated_applications
 from dipper.risk.domain.decision import (
+    ArmModels,
     DecisionInputs,
     DecisionRecord,
     DecisionSetup,
     ModelBinding,
+    ModelRole,
     decide,
     replay,
     rule_texts,
@@ -93,7 +95,7 @@ def test_outcomes_cover_the_three_decisions_with_bounded_offers(setup: DecisionS
     assert gray and all(r.grade == "D" and "SCORE_GRAY_ZONE" in r.rule_codes for r in gray)
 
 
-def test_reasons_are_rule_texts_then_scorecard_factors_in_both_languages(setup: DecisionSetup) -> None:
+def test_reasons_are_rule_texts_then_the_scoring_models_factors(setup: DecisionSetup) -> None:
     blacklisted = decide(_inputs(3, blacklisted=True, kyc_passed=True), setup)
     assert blacklisted.decision is Decision.DECLINE
     ko = next(r for r in blacklisted.reasons if r.code == "KO_BLACKLIST")
@@ -102,15 +104,24 @@ def test_reasons_are_rule_texts_then_scorecard_factors_in_both_languages(setup: 
     assert 1 <= len(model) <= 4
     assert all(r.code == f"R_{r.feature}" and r.points_lost and r.points_lost > 0 for r in model)
     assert [r.points_lost for r in model] == sorted((r.points_lost for r in model), reverse=True)
-    assert "所在区间" in model[0].text_zh  # the scorecard's bin: reasons come from the scorecard
+    assert all("所在区间" not in r.text_zh for r in model)  # the gbdt scores, so the gbdt explains
 
 
-def test_without_a_scorecard_the_gbdt_explains_and_scores(setup: DecisionSetup) -> None:
-    gbdt_only = demo_setup(scorecard=False)
-    record = decide(_inputs(5), gbdt_only)
-    assert record.score_role == "gbdt" and [m["role"] for m in record.models] == ["gbdt"]
+def test_a_scorecard_explains_its_own_score_by_bins() -> None:
+    record = decide(_inputs(5), demo_setup(gbdt=False))
+    assert record.score_role == "scorecard" and [m["role"] for m in record.models] == ["scorecard"]
     model = [r for r in record.reasons if r.source == "model"]
-    assert model and all("所在区间" not in r.text_zh for r in model)
+    assert model and all("所在区间" in r.text_zh and "in bin" in r.text_en for r in model)
+
+
+def test_score_role_picks_the_scorecard_even_with_a_gbdt(setup: DecisionSetup) -> None:
+    sc, gb = demo_models()
+    chosen = DecisionSetup.of(
+        DEFAULT_FEATURE_SET, default_strategy(), scorecard=sc, gbdt=gb, score_role=ModelRole.SCORECARD
+    )
+    record = decide(_inputs(5), chosen)
+    assert record.score_role == "scorecard" and record.score == record.model_scores["scorecard"]["score"]
+    assert set(record.model_scores) == {"scorecard", "gbdt"}
 
 
 def test_without_models_the_strategy_sends_it_to_review() -> None:
@@ -151,8 +162,15 @@ def test_a_changed_model_is_a_difference(setup: DecisionSetup) -> None:
         DEFAULT_FEATURE_SET, default_strategy(), scorecard=sc, gbdt=ModelBinding(gb.runtime, "sha256:other")
     )
     result = replay(record.to_json(), inputs.to_json(), relabelled)
-    assert [d.field for d in result.differences] == ["models[1].content_hash", "models[1].model_id",
-                                                      "models[1].version"]  # fmt: skip
+    fields = [d.field for d in result.differences]
+    assert fields == [
+        "models[1].content_hash",
+        "models[1].model_id",
+        "models[1].version",
+        "routing.champion.models[1].content_hash",
+        "routing.champion.models[1].model_id",
+        "routing.champion.models[1].version",
+    ]
     without = replay(record.to_json(), inputs.to_json(), demo_setup(gbdt=False))
     assert {"models", "score", "score_role"} <= {d.field for d in without.differences}
 
@@ -216,6 +234,30 @@ def test_champion_challenger_arm_is_recorded_and_stable(setup: DecisionSetup) ->
         assert r.strategy_version == (2 if r.arm.value == "challenger" else 1)
         assert r.routing["challenger_share"] == "0.5"
     assert [decide(_inputs(i), split).arm for i in range(60)] == [r.arm for r in records]
+
+
+def test_each_arm_scores_with_its_own_models(setup: DecisionSetup) -> None:
+    challenger = Strategy("default_consumer", 2, dict(default_strategy().document))
+    cc = ChampionChallenger("default_consumer", default_strategy(), challenger, Decimal("0.5"))
+    split = DecisionSetup.of(
+        DEFAULT_FEATURE_SET,
+        cc,
+        scorecard=setup.scorecard,
+        gbdt=setup.gbdt,
+        challenger_models=ArmModels(scorecard=setup.scorecard),
+    )
+    records = [decide(_inputs(i), split) for i in range(40)]
+    for r in records:
+        roles = [m["role"] for m in r.models]
+        assert roles == (["scorecard"] if r.arm.value == "challenger" else ["scorecard", "gbdt"])
+    assert {r.arm.value for r in records} == {"champion", "challenger"}
+    assert records[0].routing["challenger"]["models"] == [setup.scorecard.ref(ModelRole.SCORECARD)]
+    # Another split of the same versions is another routing: replay reports it.
+    inputs = _inputs(0)
+    other = DecisionSetup.of(DEFAULT_FEATURE_SET, cc, scorecard=setup.scorecard, gbdt=setup.gbdt)
+    assert "routing.challenger.models" in {
+        d.field for d in replay(records[0].to_json(), inputs.to_json(), other).differences
+    }
 
 
 def test_a_model_reading_other_inputs_is_refused(setup: DecisionSetup) -> None:

@@ -16,10 +16,15 @@ comparing (:func:`replay`). The inputs are first normalised to JSON values (date
 Decimals as floats, NaN as null), and the normalised inputs are both what the pipeline reads and what
 is stored and digested: a replay reads exactly what the first run read.
 
-Which model does what: the strategy reads one score (``score``); by default the gbdt's when it is
-there (usually the stronger model), else the scorecard's. Reasons come from the scorecard when there
-is one: its adverse points are a few dict look-ups, whereas a pure-Python TreeSHAP over the trees
-costs tens of milliseconds; without a scorecard they come from the gbdt runtime's own ``reasons``.
+Which model does what: every model of the arm scores (both scores are recorded and the strategy's
+context has ``scorecard_score``/``gbdt_score``), and the strategy's ``score`` is one of them: the
+gbdt's when it is there (usually the stronger model), else the scorecard's (``score_role`` chooses
+otherwise). The reasons explain that same score: the scorecard's adverse points (a few look-ups), or
+the gbdt's TreeSHAP contributions (a fraction of a millisecond on the compiled trees).
+
+Champion/challenger: the application key picks the arm (a stable hash); each arm has its strategy
+version and its models, and the record keeps the arm, the versions it used and the whole split
+(``routing``), so a replay needs exactly the same split.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ from dipper.risk.domain.strategy import (
 
 __all__ = [
     "PERSONAL_INPUTS",
+    "ArmModels",
     "DecisionInputs",
     "DecisionRecord",
     "DecisionSetup",
@@ -259,15 +265,38 @@ class ModelBinding:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class ArmModels:
+    """The models one arm of a split scores with (either may be absent)."""
+
+    scorecard: ModelBinding | None = None
+    gbdt: ModelBinding | None = None
+
+    def bindings(self) -> list[tuple[ModelRole, ModelBinding]]:
+        return [
+            (role, binding)
+            for role, binding in ((ModelRole.SCORECARD, self.scorecard), (ModelRole.GBDT, self.gbdt))
+            if binding is not None
+        ]
+
+    def refs(self) -> list[dict[str, Any]]:
+        """What a record stores of each model present (``ModelBinding.ref``), scorecard first."""
+        return [binding.ref(role) for role, binding in self.bindings()]
+
+
 @dataclass(frozen=True)
 class DecisionSetup:
-    """The versions a decision runs on. Build once, decide many times (it holds compiled engines)."""
+    """The versions a decision runs on. Build once, decide many times (it holds compiled engines).
+
+    ``scorecard``/``gbdt`` are the champion's models; ``challenger_models`` the challenger's (None: the
+    challenger scores with the champion's models)."""
 
     feature_set: FeatureSet
     strategy: ChampionChallenger
     scorecard: ModelBinding | None = None
     gbdt: ModelBinding | None = None
     score_role: ModelRole | None = None  # None: the gbdt when present, else the scorecard
+    challenger_models: ArmModels | None = None
     _texts: dict[str, dict[str, str]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -276,25 +305,33 @@ class DecisionSetup:
                 "a decision setup takes a ChampionChallenger (use DecisionSetup.of for one strategy)"
             )
         features = set(self.feature_set.names)
-        for role, binding in ((ModelRole.SCORECARD, self.scorecard), (ModelRole.GBDT, self.gbdt)):
-            if binding is None:
-                continue
-            if binding.runtime.kind != role.value:
+        arms = [self.champion_models]
+        if self.challenger_models is not None:
+            arms.append(self.challenger_models)
+        for arm in arms:
+            for role, binding in (
+                (ModelRole.SCORECARD, arm.scorecard),
+                (ModelRole.GBDT, arm.gbdt),
+            ):
+                if binding is None:
+                    continue
+                if binding.runtime.kind != role.value:
+                    raise ValidationFailed(
+                        f"the {role.value} slot holds a {binding.runtime.kind} model",
+                        code="model_role_mismatch",
+                    )
+                missing = [c for c in binding.runtime.inputs if c not in features]
+                if missing:
+                    raise ValidationFailed(
+                        f"the {role.value} model reads inputs the feature set does not compute: "
+                        f"{', '.join(missing[:10])}",
+                        code="model_feature_mismatch",
+                        details={"model": binding.content_hash, "missing": missing},
+                    )
+            if self.score_role is not None and _slot(arm, self.score_role) is None:
                 raise ValidationFailed(
-                    f"the {role.value} slot holds a {binding.runtime.kind} model", code="model_role_mismatch"
+                    f"no {self.score_role.value} model to score with", code="model_role_mismatch"
                 )
-            missing = [c for c in binding.runtime.inputs if c not in features]
-            if missing:
-                raise ValidationFailed(
-                    f"the {role.value} model reads inputs the feature set does not compute: "
-                    f"{', '.join(missing[:10])}",
-                    code="model_feature_mismatch",
-                    details={"model": binding.content_hash, "missing": missing},
-                )
-        if self.score_role is not None and self._binding(self.score_role) is None:
-            raise ValidationFailed(
-                f"no {self.score_role.value} model to score with", code="model_role_mismatch"
-            )
         texts: dict[str, dict[str, str]] = {}
         for s in (self.strategy.champion, self.strategy.challenger):
             if s is not None:
@@ -311,44 +348,59 @@ class DecisionSetup:
         scorecard: ModelBinding | None = None,
         gbdt: ModelBinding | None = None,
         score_role: ModelRole | None = None,
+        challenger_models: ArmModels | None = None,
     ) -> DecisionSetup:
         routing = (
             strategy
             if isinstance(strategy, ChampionChallenger)
             else ChampionChallenger(strategy.strategy_id, strategy)
         )
-        return cls(feature_set, routing, scorecard, gbdt, score_role)
-
-    def _binding(self, role: ModelRole) -> ModelBinding | None:
-        return self.scorecard if role is ModelRole.SCORECARD else self.gbdt
+        return cls(feature_set, routing, scorecard, gbdt, score_role, challenger_models)
 
     @property
-    def scoring(self) -> tuple[ModelRole, ModelBinding] | None:
+    def champion_models(self) -> ArmModels:
+        return ArmModels(self.scorecard, self.gbdt)
+
+    def models_for(self, arm: Arm) -> ArmModels:
+        if arm is Arm.CHALLENGER and self.challenger_models is not None:
+            return self.challenger_models
+        return self.champion_models
+
+    def scoring(self, models: ArmModels) -> tuple[ModelRole, ModelBinding] | None:
+        """The model whose score the strategy reads (and whose factors explain it)."""
         if self.score_role is not None:
-            binding = self._binding(self.score_role)
+            binding = _slot(models, self.score_role)
             assert binding is not None
             return self.score_role, binding
-        if self.gbdt is not None:
-            return ModelRole.GBDT, self.gbdt
-        if self.scorecard is not None:
-            return ModelRole.SCORECARD, self.scorecard
+        if models.gbdt is not None:
+            return ModelRole.GBDT, models.gbdt
+        if models.scorecard is not None:
+            return ModelRole.SCORECARD, models.scorecard
         return None
 
-    @property
-    def explaining(self) -> ModelBinding | None:
-        return self.scorecard if self.scorecard is not None else self.gbdt
-
     def routing(self) -> dict[str, Any]:
+        """The split and every version in it: two setups with equal routings decide alike."""
         cc = self.strategy
+        challenger = None
+        if cc.challenger is not None:
+            challenger = {**_strategy_ref(cc.challenger), "models": self.models_for(Arm.CHALLENGER).refs()}
         return {
             "strategy_id": cc.strategy_id,
             "challenger_share": str(cc.challenger_share),
-            "champion": _strategy_ref(cc.champion),
-            "challenger": None if cc.challenger is None else _strategy_ref(cc.challenger),
+            "champion": {**_strategy_ref(cc.champion), "models": self.champion_models.refs()},
+            "challenger": challenger,
         }
+
+    def model_refs(self) -> list[dict[str, Any]]:
+        """The champion's models as a record stores them."""
+        return self.champion_models.refs()
 
     def text_of(self, code: str) -> dict[str, str]:
         return self._texts.get(code) or _STATIC_TEXTS.get(code) or {"zh-CN": code, "en": code}
+
+
+def _slot(models: ArmModels, role: ModelRole) -> ModelBinding | None:
+    return models.scorecard if role is ModelRole.SCORECARD else models.gbdt
 
 
 def _strategy_ref(s: Strategy) -> dict[str, Any]:
@@ -561,15 +613,15 @@ def decide(
 ) -> DecisionRecord:
     """Run the pipeline on one application (pure; raises ``ValidationFailed`` on bad input)."""
     fs = setup.feature_set
-    merged = inputs.merged()
-    features = fs.row(merged)
+    features = fs.row(inputs.merged())
+    arm = setup.strategy.arm_for(inputs.application_key)
+    models = setup.models_for(arm)
 
     model_scores: dict[str, dict[str, float]] = {}
-    for role, binding in ((ModelRole.SCORECARD, setup.scorecard), (ModelRole.GBDT, setup.gbdt)):
-        if binding is not None:
-            s = _finite(binding.runtime.score_one(features), f"{role.value} score")
-            model_scores[role.value] = {"score": s, "pd": binding.runtime.scale.pd(s)}
-    scoring = setup.scoring
+    for role, binding in models.bindings():
+        s = _finite(binding.runtime.score_one(features), f"{role.value} score")
+        model_scores[role.value] = {"score": s, "pd": binding.runtime.scale.pd(s)}
+    scoring = setup.scoring(models)
     score = pd = None
     if scoring is not None:
         score = model_scores[scoring[0].value]["score"]
@@ -579,7 +631,9 @@ def decide(
     for role_name, figures in model_scores.items():
         extra[f"{role_name}_score"] = figures["score"]
     context = strategy_context(features, score, **extra)
-    outcome: StrategyOutcome = setup.strategy.decide(inputs.application_key, context, inputs.bounds)
+    cc = setup.strategy
+    strategy = cc.challenger if arm is Arm.CHALLENGER and cc.challenger is not None else cc.champion
+    outcome: StrategyOutcome = strategy.evaluate(context, inputs.bounds, arm=arm)
 
     reasons: list[ReasonItem] = []
     for code in outcome.reasons:
@@ -588,10 +642,9 @@ def decide(
     for code in outcome.adjustments:
         text = setup.text_of(code)
         reasons.append(ReasonItem(code, "adjustment", text["zh-CN"], text["en"]))
-    explaining = setup.explaining
-    if explaining is not None and model_reasons > 0:
+    if scoring is not None and model_reasons > 0:
         labels = {f.name: {"zh-CN": f.description_zh, "en": f.description_en} for f in fs.features}
-        found: list[Reason] = explaining.runtime.reasons(features, model_reasons)
+        found: list[Reason] = scoring[1].runtime.reasons(features, model_reasons)
         for r in found:
             reasons.append(
                 ReasonItem(
@@ -604,11 +657,6 @@ def decide(
                 )
             )
 
-    models = tuple(
-        binding.ref(role)
-        for role, binding in ((ModelRole.SCORECARD, setup.scorecard), (ModelRole.GBDT, setup.gbdt))
-        if binding is not None
-    )
     return DecisionRecord(
         decision=outcome.decision,
         arm=outcome.arm,
@@ -623,7 +671,7 @@ def decide(
         pd=pd,
         score_role=None if scoring is None else scoring[0].value,
         model_scores=model_scores,
-        models=models,
+        models=tuple(models.refs()),
         strategy_id=outcome.strategy_id,
         strategy_version=outcome.strategy_version,
         strategy_hash=outcome.strategy_hash,

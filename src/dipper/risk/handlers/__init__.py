@@ -24,3 +24,7 @@ def _merge(module: Any) -> None:
 from dipper.risk.handlers import registry as _registry  # noqa: E402 - the model registry and strategies
 
 _merge(_registry)
+
+from dipper.risk.handlers import decisions as _decisions  # noqa: E402 - decisions and the review queue
+
+_merge(_decisions)
