@@ -41,6 +41,7 @@ from dipper.access import queries as access_queries
 from dipper.access.queries import Role
 from dipper.bootstrap import Container, bootstrap
 from dipper.entrypoints.cli import batch as batch_commands
+from dipper.entrypoints.cli import bench_decision as _bench_decision  # noqa: F401 - registers `bench decision`
 from dipper.entrypoints.cli import bench_repay as _bench_repay  # noqa: F401 - registers `bench repay`
 from dipper.entrypoints.cli import demo_portfolio, output
 from dipper.entrypoints.cli import risk_analysis as _risk_analysis  # noqa: F401 - registers `risk backtest|monitor`

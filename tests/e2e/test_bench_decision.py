@@ -1,0 +1,39 @@
+"""``dipper bench decision`` at a tiny size: it trains (then reuses) its models, decides in-process,
+scores a small file in bulk, and prints the JSON figures. No assertion on time: figures live in
+docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from dipper.entrypoints.cli import main as cli
+
+
+def _run(cache: Path, *extra: str) -> dict:
+    args = ["bench", "decision", "--decisions", "40", "--training-rows", "600", "--cache-dir", str(cache)]
+    result = CliRunner().invoke(cli.app, [*args, *extra])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_bench_decision_prints_the_figures_and_reuses_its_models(tmp_path: Path) -> None:
+    first = _run(tmp_path, "--batch-rows", "3000")
+    assert {"p50_ms", "p99_ms", "decisions_per_second"} <= set(first)
+    assert 0 < first["p50_ms"] <= first["p99_ms"]
+    assert first["decisions_per_second"] > 0
+    pipeline = first["in_process"]
+    assert sum(pipeline["outcomes"].values()) == 40
+    assert set(pipeline["outcomes"]) <= {"approve", "review", "decline"}
+    assert {"features", "gbdt_score", "gbdt_reasons_treeshap", "strategy_with_bounds"} <= set(
+        pipeline["parts"]
+    )
+    assert first["models"]["trained_seconds"] is not None and first["models"]["gbdt_trees"] > 0
+    batch = first["batch"]
+    assert batch["rows"] == 3000
+    assert batch["scorecard_equals_score_one"] and batch["gbdt_equals_score_one"]
+    second = _run(tmp_path)
+    assert second["models"]["trained_seconds"] is None  # the cached models served
+    assert "batch" not in second
