@@ -373,3 +373,27 @@ def test_taiwan_backtest_and_monitoring(runner: CliRunner, tmp_path: Path) -> No
     figures = json.loads(result.stdout)
     assert figures["score_psi"]["psi"] < 1e-6  # the training file itself
     assert figures["vintages"][0]["auc"] > 0.75
+
+
+def test_backtest_computes_the_default_feature_set_from_raw_applications(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    from bench.risk_decision import _application
+
+    frame = pd.DataFrame([_application(i) for i in range(200)])
+    frame["score"] = 600 + np.arange(200) % 150
+    frame["bad"] = [("" if i % 4 == 0 else i % 2) for i in range(200)]
+    data = tmp_path / "applications.csv"
+    frame.to_csv(data, index=False)
+    base = ["--champion", "default", "--candidate", "default", "--data", str(data), "--target", "bad"]
+    result = invoke(runner, "backtest", *base, "--feature-set", "default", "--out", str(tmp_path / "o"))
+    assert result.exit_code == 0, result.output
+    champion = json.loads(result.stdout)["champion"]
+    # The knock-outs read features (DTI, bureau delinquency) that only the feature set computes.
+    assert champion["reasons"].get("KO_DTI", 0) > 0
+    assert "KO_AGE" not in champion["reasons"]  # age comes from the resident ID
+    without = invoke(runner, "backtest", *base, "--out", str(tmp_path / "o2"))
+    assert json.loads(without.stdout)["champion"]["reasons"]["KO_AGE"] == 200  # no age column: all out
+    assert error_code(
+        invoke(runner, "backtest", *base, "--feature-set", "x", "--out", str(tmp_path / "o3"))
+    ) == ("unknown_feature_set")
