@@ -109,6 +109,8 @@ def test_backtest_page_shows_both_arms_and_the_swap_set(signed_in: Any, reports:
     assert data["approval"][0]["data"] == [champion.get(g) for g in grades]
     assert sum(cell[2] for cell in data["swap"]["cells"]) == doc["rows"]
     assert "reject inference" in html
+    for g in doc["swap"]["in_by_grade"]:
+        assert f'data-swap-grade="in-{g["grade"]}"' in html
     assert "/console/static/risk_analysis.js" in html
     zh = signed_in.get("/console/risk/reports/bt-2024?lang=zh-CN").text
     assert "换入" in zh and "冠军策略" in zh

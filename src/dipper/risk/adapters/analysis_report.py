@@ -178,6 +178,12 @@ def write_backtest_report(out: Path, doc: Mapping[str, Any], rows: Mapping[str, 
             '<img src="bad_rate_by_grade.png" alt="bad rate by grade">'
             '<img src="swap_matrix.png" alt="swap matrix"></div>',
         ]
+        sections += [
+            "<h2>Swap-ins by the candidate's grade</h2>",
+            _table(swap["in_by_grade"]),
+            "<h2>Swap-outs by the champion's grade</h2>",
+            _table(swap["out_by_grade"]),
+        ]
         for name in ("champion", "candidate"):
             sections += [f"<h2>{name.capitalize()} by grade</h2>", _table(doc[name]["by_grade"])]
         _page(directory / "report.html", title, sections)

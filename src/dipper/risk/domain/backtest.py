@@ -221,9 +221,7 @@ def _bad_figures(bad: NDArray[np.float64], mask: NDArray[np.bool_]) -> dict[str,
     }
 
 
-def _arm_summary(
-    arm: ArmInput, rows: ArmRows, outcomes: Outcomes, review_as: ReviewAs
-) -> tuple[dict[str, Any], NDArray[np.float64]]:
+def _arm_summary(arm: ArmInput, rows: ArmRows, outcomes: Outcomes, review_as: ReviewAs) -> dict[str, Any]:
     n = len(rows.decision)
     approved = rows.approved(review_as)
     exposure = rows.limit_minor.astype(np.float64)
@@ -277,7 +275,7 @@ def _arm_summary(
         "reasons": dict(sorted(reason_counts.items(), key=lambda kv: (-kv[1], kv[0]))),
         "by_grade": by_grade,
     }
-    return summary, expected
+    return summary
 
 
 def _swap_by_grade(
@@ -310,8 +308,8 @@ def run_backtest(
         arm.name: decide_rows(context, arm.scores, arm.strategy, arm.bounds) for arm in (champion, candidate)
     }
     champ_rows, cand_rows = rows[champion.name], rows[candidate.name]
-    champ_summary, _ = _arm_summary(champion, champ_rows, outcomes, review_as)
-    cand_summary, _ = _arm_summary(candidate, cand_rows, outcomes, review_as)
+    champ_summary = _arm_summary(champion, champ_rows, outcomes, review_as)
+    cand_summary = _arm_summary(candidate, cand_rows, outcomes, review_as)
     a_champ = champ_rows.approved(review_as)
     a_cand = cand_rows.approved(review_as)
     bad = outcomes.bad
