@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from dipper.access import events as access_events
@@ -16,6 +16,7 @@ from dipper.accounting.adapters import Account, JournalEntry, JournalLine
 from dipper.accounting.queries import PostingResult
 from dipper.kernel.errors import Conflict, NotFound, PermissionDenied
 from dipper.kernel.ids import new_id
+from dipper.persistence.audit import column_keys
 from dipper.persistence.base import utcnow
 from dipper.persistence.uow import SqlAlchemyUnitOfWork
 
@@ -46,6 +47,12 @@ def _replay(uow: SqlAlchemyUnitOfWork, client_key: str, digest: str) -> PostingR
     return PostingResult(entry_id=existing.id, replayed=True)
 
 
+#: Entries and lines are written with SQL, built once: a posting is on the path of every repayment.
+_INSERT_ENTRY = insert(JournalEntry.__table__)  # type: ignore[arg-type]
+_INSERT_LINES = insert(JournalLine.__table__)  # type: ignore[arg-type]
+_ENTRY_KEYS = column_keys(JournalEntry)
+
+
 def _write_entry(
     uow: SqlAlchemyUnitOfWork,
     *,
@@ -57,34 +64,51 @@ def _write_entry(
     lines: Sequence[commands.PostingLine],
     account_ids: dict[str, str],
     reversal_of: str | None = None,
-) -> JournalEntry:
-    entry = JournalEntry(
-        id=new_id(),
-        client_key=client_key,
-        value_date=value_date,
-        posted_at=utcnow(),
-        description=description,
-        source=source,
-        reversal_of=reversal_of,
-        content_digest=digest,
-        created_by=uow.actor.id,
-    )
-    uow.session.add(entry)
-    uow.session.add_all(
-        JournalLine(
-            entry_id=entry.id,
-            line_no=no,
-            account_id=account_ids[ln.account_code],
-            account_code=ln.account_code,
-            currency=ln.currency,
-            debit_minor=ln.debit_minor,
-            credit_minor=ln.credit_minor,
-            value_date=value_date,
-            memo=ln.memo,
-        )
+) -> str:
+    """Insert the entry and its lines now (a later query in the transaction sees them; a duplicate
+    client key or reversal fails here) and audit the entry as the flush would; returns its id."""
+    tenant_id = str(uow.tenant_id)
+    entry_id = new_id()
+    entry: dict[str, Any] = {
+        "id": entry_id,
+        "tenant_id": tenant_id,
+        "client_key": client_key,
+        "value_date": value_date,
+        "posted_at": utcnow(),
+        "description": description,
+        "source": source,
+        "reversal_of": reversal_of,
+        "content_digest": digest,
+        "created_by": uow.actor.id,
+    }
+    conn = uow.session.connection()
+    conn.execute(_INSERT_ENTRY, entry)
+    rows = [
+        {
+            "id": new_id(),
+            "tenant_id": tenant_id,
+            "entry_id": entry_id,
+            "line_no": no,
+            "account_id": account_ids[ln.account_code],
+            "account_code": ln.account_code,
+            "currency": ln.currency,
+            "debit_minor": ln.debit_minor,
+            "credit_minor": ln.credit_minor,
+            "value_date": value_date,
+            "memo": ln.memo,
+        }
         for no, ln in enumerate(lines, start=1)
+    ]
+    if rows:
+        conn.execute(_INSERT_LINES, rows)
+    uow.audit(
+        entity_type=JournalEntry.__tablename__,
+        entity_id=entry_id,
+        operation="create",
+        before=None,
+        after={k: entry[k] for k in _ENTRY_KEYS},
     )
-    return entry
+    return entry_id
 
 
 def _usable_accounts(uow: SqlAlchemyUnitOfWork, codes: set[str]) -> dict[str, str]:
@@ -123,7 +147,7 @@ def _post(
     if replay is not None:
         return replay
     account_ids = _usable_accounts(uow, {ln.account_code for ln in lines})
-    entry = _write_entry(
+    entry_id = _write_entry(
         uow,
         client_key=cmd.client_key,
         value_date=cmd.value_date,
@@ -136,30 +160,31 @@ def _post(
     uow.emit(
         events.JournalEntryPosted(
             tenant_id=cmd.tenant_id,
-            entry_id=entry.id,
+            entry_id=entry_id,
             value_date=cmd.value_date.isoformat(),
             client_key=cmd.client_key,
             source=cmd.source,
         )
     )
-    return PostingResult(entry_id=entry.id, replayed=False)
+    return PostingResult(entry_id=entry_id, replayed=False)
 
 
 def post_within(
     uow: SqlAlchemyUnitOfWork, cmd: commands.PostJournalEntry, *, new_key: bool = False
 ) -> PostingResult:
     """Post inside another module's open unit of work, so that its change and the entry commit
-    (or roll back) together. The caller commits; a duplicate client key fails that commit."""
+    (or roll back) together. A duplicate client key fails the insert (or, concurrently, the
+    commit): the caller's transaction is then lost."""
     return _post(cmd, uow, new_key=new_key)
 
 
 def post_journal_entry(cmd: commands.PostJournalEntry, uow: SqlAlchemyUnitOfWork) -> PostingResult:
     """Post a balanced entry once per client key; a retry returns the first entry unchanged."""
     with uow:
-        result = _post(cmd, uow)
-        if result.replayed:
-            return result
         try:
+            result = _post(cmd, uow)
+            if result.replayed:
+                return result
             uow.commit()
         except IntegrityError:
             # A concurrent request with the same key committed between our look-up and our insert.
@@ -209,37 +234,37 @@ def reverse_journal_entry(cmd: commands.ReverseJournalEntry, uow: SqlAlchemyUnit
             )
             for ln in original_lines
         )
-        # Closed accounts are still reversed into: a correction must always be possible.
-        entry = _write_entry(
-            uow,
-            client_key=cmd.client_key,
-            value_date=value_date,
-            description=f"冲正 Reversal of {original.id}: {reason}"[: domain.MAX_DESCRIPTION],
-            source="reversal",
-            digest=digest,
-            lines=lines,
-            account_ids={ln.account_code: ln.account_id for ln in original_lines},
-            reversal_of=original.id,
-        )
-        uow.emit(
-            events.JournalEntryPosted(
-                tenant_id=cmd.tenant_id,
-                entry_id=entry.id,
-                value_date=value_date.isoformat(),
-                client_key=cmd.client_key,
-                source="reversal",
-            )
-        )
-        uow.emit(
-            events.JournalEntryReversed(
-                tenant_id=cmd.tenant_id,
-                entry_id=original.id,
-                reversal_entry_id=entry.id,
-                value_date=value_date.isoformat(),
-                client_key=cmd.client_key,
-            )
-        )
         try:
+            # Closed accounts are still reversed into: a correction must always be possible.
+            entry_id = _write_entry(
+                uow,
+                client_key=cmd.client_key,
+                value_date=value_date,
+                description=f"冲正 Reversal of {original.id}: {reason}"[: domain.MAX_DESCRIPTION],
+                source="reversal",
+                digest=digest,
+                lines=lines,
+                account_ids={ln.account_code: ln.account_id for ln in original_lines},
+                reversal_of=original.id,
+            )
+            uow.emit(
+                events.JournalEntryPosted(
+                    tenant_id=cmd.tenant_id,
+                    entry_id=entry_id,
+                    value_date=value_date.isoformat(),
+                    client_key=cmd.client_key,
+                    source="reversal",
+                )
+            )
+            uow.emit(
+                events.JournalEntryReversed(
+                    tenant_id=cmd.tenant_id,
+                    entry_id=original.id,
+                    reversal_entry_id=entry_id,
+                    value_date=value_date.isoformat(),
+                    client_key=cmd.client_key,
+                )
+            )
             uow.commit()
         except IntegrityError:
             # Lost a race: either the same key (a retry) or another reversal of the same entry.
@@ -252,7 +277,7 @@ def reverse_journal_entry(cmd: commands.ReverseJournalEntry, uow: SqlAlchemyUnit
                 raise
             _check_reversible(uow, original, value_date)
             raise
-        return PostingResult(entry_id=entry.id, replayed=False)
+        return PostingResult(entry_id=entry_id, replayed=False)
 
 
 def _check_reversible(uow: SqlAlchemyUnitOfWork, original: JournalEntry, value_date: date) -> None:

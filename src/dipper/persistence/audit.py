@@ -5,10 +5,11 @@ so personal data does not leak into the log). Entries are append-only.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, String, inspect
+from sqlalchemy import JSON, Index, Insert, String, insert, inspect
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from dipper.kernel.ids import new_id
@@ -44,6 +45,17 @@ def _column_keys(mapper: Any) -> tuple[str, ...]:
     keys: tuple[str, ...] | None = _COLUMN_KEYS.get(mapper)
     if keys is None:
         keys = _COLUMN_KEYS[mapper] = tuple(attr.key for attr in mapper.column_attrs)
+    return keys
+
+
+def column_keys(cls: type) -> tuple[str, ...]:
+    """The audited attributes of a mapped class: what a digest of one of its rows covers. Code that
+    writes the class's rows with SQL uses these as column names (they are the same in this schema)."""
+    mapper: Any = inspect(cls)
+    keys = _column_keys(mapper)
+    names = tuple(mapper.get_property(k).columns[0].key for k in keys)
+    if names != keys:  # pragma: no cover - a schema change would have to rename the attributes
+        raise TypeError(f"{cls.__name__}: attribute and column names differ")
     return keys
 
 
@@ -102,9 +114,43 @@ def _apply_python_defaults(obj: Any) -> None:
             setattr(obj, key, default.arg)
 
 
+def entry_row(
+    info: Mapping[str, Any],
+    *,
+    tenant_id: str | None,
+    entity_type: str,
+    entity_id: str,
+    operation: str,
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any] | None,
+    changed: list[str] | None = None,
+) -> dict[str, Any]:
+    """One audit entry's values: who (the session's ``info``: actor, request, action), what and the
+    digests. The one rule for every writer: the flush below and code that writes rows with SQL."""
+    actor = info.get("actor")
+    return {
+        "id": new_id(),
+        "occurred_at": utcnow(),
+        "tenant_id": tenant_id or info.get("tenant_id"),
+        "actor_kind": actor.kind if actor else "system",
+        "actor_id": actor.id if actor else "system",
+        "request_id": info.get("request_id"),
+        "action": info.get("action") or "",
+        "entity_type": entity_type,
+        "entity_id": entity_id,
+        "operation": operation,
+        "changed_fields": sorted(changed or ()) if operation == "update" else [],
+        "before_digest": crypto.digest(before) if operation != "create" else None,
+        "after_digest": crypto.digest(after) if operation != "delete" else None,
+    }
+
+
+#: Audit rows written with SQL (``entry_row`` values, many at once).
+INSERT_ENTRIES: Insert = insert(AuditEntry.__table__)  # type: ignore[arg-type]
+
+
 def record_changes(session: Session) -> None:
     """Called before every flush: add an audit entry for each audited row that changes."""
-    actor = session.info.get("actor")
     entries: list[AuditEntry] = []
     ops = [("create", session.new), ("update", session.dirty), ("delete", session.deleted)]
     for operation, objects in ops:
@@ -118,17 +164,16 @@ def record_changes(session: Session) -> None:
             before, after, changed = _states(obj)
             entries.append(
                 AuditEntry(
-                    tenant_id=getattr(obj, "tenant_id", None) or session.info.get("tenant_id"),
-                    actor_kind=actor.kind if actor else "system",
-                    actor_id=actor.id if actor else "system",
-                    request_id=session.info.get("request_id"),
-                    action=session.info.get("action") or "",
-                    entity_type=type(obj).__tablename__,
-                    entity_id=_entity_id(obj),
-                    operation=operation,
-                    changed_fields=sorted(changed) if operation == "update" else [],
-                    before_digest=crypto.digest(before) if operation != "create" else None,
-                    after_digest=crypto.digest(after) if operation != "delete" else None,
+                    **entry_row(
+                        session.info,
+                        tenant_id=getattr(obj, "tenant_id", None),
+                        entity_type=type(obj).__tablename__,
+                        entity_id=_entity_id(obj),
+                        operation=operation,
+                        before=before,
+                        after=after,
+                        changed=changed,
+                    )
                 )
             )
     session.add_all(entries)

@@ -7,7 +7,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, String
+from sqlalchemy import JSON, Insert, String, insert
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dipper.kernel.ids import new_id
@@ -26,11 +26,20 @@ class OutboxMessage(Base):
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
 
 
-def to_outbox(event: Event) -> OutboxMessage:
+def outbox_row(event: Event) -> dict[str, Any]:
+    """The outbox row of ``event`` (its id and time are the table's defaults)."""
     # Dates and decimals become ISO strings: the payload is plain JSON for any consumer.
     payload = json.loads(json.dumps(dataclasses.asdict(event), default=str))
-    return OutboxMessage(
-        tenant_id=event.tenant_id,
-        topic=f"{type(event).__module__.split('.')[1]}.{type(event).__name__}",
-        payload=payload,
-    )
+    return {
+        "tenant_id": event.tenant_id,
+        "topic": f"{type(event).__module__.split('.')[1]}.{type(event).__name__}",
+        "payload": payload,
+    }
+
+
+def to_outbox(event: Event) -> OutboxMessage:
+    return OutboxMessage(**outbox_row(event))
+
+
+#: A unit of work's events, written in one statement at commit (``outbox_row`` values).
+INSERT_MESSAGES: Insert = insert(OutboxMessage.__table__)  # type: ignore[arg-type]

@@ -14,13 +14,13 @@ reversal can undo it exactly and post the mirror of its entry.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, Insert, Table, Update, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from dipper.accounting import queries as ledger
@@ -52,6 +52,7 @@ from dipper.loans.events import servicing as events
 from dipper.loans.handlers import batch
 from dipper.loans.queries import servicing as views
 from dipper.loans.queries.loans import transaction_view
+from dipper.persistence.audit import column_keys
 from dipper.persistence.base import utcnow
 from dipper.persistence.uow import SqlAlchemyUnitOfWork
 from dipper.reference.calendars import china_mainland
@@ -232,6 +233,10 @@ def _next_instant(uow: SqlAlchemyUnitOfWork, loan_id: str) -> datetime:
             LoanTransaction.tenant_id == uow.tenant_id, LoanTransaction.loan_id == loan_id
         )
     )
+    return _instant_after(last)
+
+
+def _instant_after(last: datetime | None) -> datetime:
     now = utcnow()
     if last is not None:
         last = last if last.tzinfo is not None else last.replace(tzinfo=now.tzinfo)
@@ -274,6 +279,105 @@ def _post(
 
 def _mirror(lines: Sequence[Sequence[Any]]) -> list[tuple[str, int, int, str]]:
     return [(str(code), int(c), int(d), str(memo)) for code, d, c, memo in lines]
+
+
+# -- a plain repayment's rows, read and written with SQL ------------------------------------------------
+#
+# A repayment off a due date (nearly every one) reads its loan, installments and idempotency key as
+# plain rows and writes back only what changed, with statements built once: no ORM objects, no
+# flush. The rules are the same functions as for ORM rows (``_apply``, ``_finish``, ``_refresh``
+# read and set attributes only), and the audit entries carry what the flush would have written.
+
+_LOANS: Table = Loan.__table__  # type: ignore[assignment]
+_INSTALLMENTS: Table = Installment.__table__  # type: ignore[assignment]
+_TRANSACTIONS: Table = LoanTransaction.__table__  # type: ignore[assignment]
+_LOAN_KEYS = column_keys(Loan)
+_INSTALLMENT_KEYS = column_keys(Installment)
+_TRANSACTION_KEYS = column_keys(LoanTransaction)
+
+_LOCK_ROW = (
+    select(*(_LOANS.c[k] for k in _LOAN_KEYS))
+    .where(_LOANS.c.tenant_id == bindparam("tenant_id"), _LOANS.c.id == bindparam("loan_id"))
+    .with_for_update()
+)
+#: After the lock (a read before it could miss a concurrent request's commit): an earlier request
+#: with the key, and the loan's last transaction time (``_next_instant``), in one round trip.
+_SEEN = select(
+    *(
+        select(_TRANSACTIONS.c[k])
+        .where(
+            _TRANSACTIONS.c.tenant_id == bindparam("tenant_id"),
+            _TRANSACTIONS.c.idempotency_key == bindparam("key"),
+        )
+        .scalar_subquery()
+        .label(k)
+        for k in ("id", "loan_id", "content_digest")
+    ),
+    select(func.max(_TRANSACTIONS.c.created_at))
+    .where(
+        _TRANSACTIONS.c.tenant_id == bindparam("tenant_id"), _TRANSACTIONS.c.loan_id == bindparam("loan_id")
+    )
+    .scalar_subquery()
+    .label("last"),
+)
+_INSTALLMENT_ROWS = (
+    select(*(_INSTALLMENTS.c[k] for k in _INSTALLMENT_KEYS))
+    .where(
+        _INSTALLMENTS.c.tenant_id == bindparam("tenant_id"), _INSTALLMENTS.c.loan_id == bindparam("loan_id")
+    )
+    .order_by(_INSTALLMENTS.c.n)
+)
+_INSERT_TRANSACTION: Insert = insert(_TRANSACTIONS)
+_UPDATES: dict[tuple[str, tuple[str, ...]], Update] = {}
+
+
+class _Row:
+    """A row as a plain object with the mapped class's attributes (no ORM state)."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+
+
+def _update_statement(table: Table, keys: tuple[str, ...]) -> Update:
+    """``UPDATE table SET <keys> WHERE tenant_id AND id``, built once per set of columns."""
+    statement = _UPDATES.get((table.name, keys))
+    if statement is None:
+        statement = _UPDATES[(table.name, keys)] = (
+            update(table)
+            .where(table.c.tenant_id == bindparam("b_tenant_id"), table.c.id == bindparam("b_id"))
+            .values({k: bindparam(k) for k in keys})
+        )
+    return statement
+
+
+def _write_back(
+    uow: SqlAlchemyUnitOfWork,
+    conn: Connection,
+    *,
+    table: Table,
+    keys: tuple[str, ...],
+    before: dict[str, Any],
+    row: Any,
+    audited: bool,
+) -> None:
+    """Update what changed on ``row`` since ``before`` (read), and audit it as the flush would."""
+    after = {k: getattr(row, k) for k in keys}
+    changed = tuple(k for k in keys if after[k] != before[k])
+    if not changed:
+        return
+    params = {k: after[k] for k in changed}
+    conn.execute(
+        _update_statement(table, changed), {"b_tenant_id": uow.tenant_id, "b_id": before["id"], **params}
+    )
+    if audited:
+        uow.audit(
+            entity_type=table.name,
+            entity_id=str(before["id"]),
+            operation="update",
+            before=before,
+            after=after,
+            changed=list(changed),
+        )
 
 
 # -- applying and undoing a repayment -------------------------------------------------------------------
@@ -445,12 +549,15 @@ def _record(
     created_at: datetime,
     channel_reference: str | None,
     posting: tuple[str, date, str, Sequence[tuple[str, int, int, str]], str],
+    lean: bool = False,
 ) -> LoanTransaction:
     """Store a money-moving loan transaction and its journal entry in the caller's transaction.
 
     ``posting`` is (client-key prefix, value date, description, lines, source); the entry's client
     key is ``<prefix>:<transaction id>``. The id is chosen here and the entry posted first, so the
-    transaction is inserted once, with its entry (no flush for an id, no second UPDATE)."""
+    transaction is inserted once, with its entry (no flush for an id, no second UPDATE).
+    ``lean``: the transaction is a plain row inserted at commit (a duplicate key fails the commit,
+    as the flush would), with the audit entry of its creation."""
     transaction_id = new_id()
     prefix, post_on, description, lines, source = posting
     entry_id = _post(
@@ -463,22 +570,31 @@ def _record(
         source=source,
         new_key=True,
     )
-    t = LoanTransaction(
-        id=transaction_id,
-        loan_id=loan.id,
-        kind=kind,
-        value_date=value_date,
-        amount_minor=amount,
-        currency=loan.currency,
-        idempotency_key=key,
-        content_digest=digest,
-        allocation=allocation,
-        channel_reference=channel_reference,
-        created_at=created_at,
-        journal_entry_id=entry_id,
+    values: dict[str, Any] = {
+        "id": transaction_id,
+        "loan_id": loan.id,
+        "kind": kind,
+        "value_date": value_date,
+        "amount_minor": amount,
+        "currency": loan.currency,
+        "idempotency_key": key,
+        "content_digest": digest,
+        "allocation": allocation,
+        "channel_reference": channel_reference,
+        "created_at": created_at,
+        "journal_entry_id": entry_id,
+    }
+    if not lean:
+        t = LoanTransaction(**values)
+        uow.session.add(t)
+        return t
+    # The column defaults the flush would apply (reversed false, the rest empty).
+    row = dict.fromkeys(_TRANSACTION_KEYS) | values | {"tenant_id": uow.tenant_id, "reversed": False}
+    uow.insert_at_commit(_INSERT_TRANSACTION, row)
+    uow.audit(
+        entity_type=_TRANSACTIONS.name, entity_id=transaction_id, operation="create", before=None, after=row
     )
-    uow.session.add(t)
-    return t
+    return cast(LoanTransaction, _Row(row))
 
 
 def _repayment(
@@ -494,11 +610,16 @@ def _repayment(
     channel_reference: str | None,
     created_at: datetime,
     extra: dict[str, Any] | None = None,
+    applied_to_rows: Callable[[], None] | None = None,
 ) -> LoanTransaction:
-    """Apply one repayment and record it: the transaction, its journal entry and its events."""
+    """Apply one repayment and record it: the transaction, its journal entry and its events.
+    ``applied_to_rows``: the loan and installments are plain rows; this writes them back (where the
+    ORM path flushes them, before the posting), and the transaction is recorded as a row too."""
     today = uow.clock.today()
     applied, _ = _apply(loan, installments, amount=amount, value_date=value_date)
     _finish(loan, installments, applied, today, value_date)
+    if applied_to_rows is not None:
+        applied_to_rows()
     t = _record(
         uow,
         loan,
@@ -511,6 +632,7 @@ def _repayment(
         created_at=created_at,
         channel_reference=channel_reference,
         posting=("repay", post_on, f"还款 Repayment of loan {loan.id}", applied.lines, "loans.repayment"),
+        lean=applied_to_rows is not None,
     )
     a = applied.allocation
     uow.emit(
@@ -572,30 +694,70 @@ def repay_loan(cmd: commands.RepayLoan, uow: SqlAlchemyUnitOfWork) -> views.Serv
         }
     )
     with uow:
-        loan = _lock_loan(uow, cmd.loan_id)
-        replay = _replay(uow, key, digest)
-        if replay is not None:
-            return replay
+        conn = uow.session.connection()
+        if not isinstance(cmd.loan_id, str):
+            raise NotFound("no such loan", code="loan_not_found")
+        ids = {"tenant_id": uow.tenant_id, "loan_id": cmd.loan_id}
+        loan_row = conn.execute(_LOCK_ROW, ids).mappings().first()
+        if loan_row is None:
+            raise NotFound("no such loan", code="loan_not_found")
+        seen = conn.execute(_SEEN, {**ids, "key": key}).one()
+        if seen.id is not None:
+            check_idempotent_replay(stored_digest=seen.content_digest, digest=digest, key=key)
+            return views.ServicingResult(transaction_id=seen.id, loan_id=seen.loan_id, replayed=True)
+        before = dict(loan_row)
+        loan = cast(Loan, _Row(dict(before)))
         today = uow.clock.today()
         _check_serviceable(loan)
         _check_loan_currency(loan, currency)
         _check_value_date(loan, value_date, today)
         status_before = loan.status
-        installments = _installments(uow, loan.id)
+        read = [dict(r) for r in conn.execute(_INSTALLMENT_ROWS, ids).mappings()]
+        installments = [cast(Installment, _Row(dict(r))) for r in read]
         if _falls_due_today(installments, today):
+            # Rare (once per installment): the end of day's steps for this loan change its rows with
+            # SQL, and the repayment goes on with ORM rows read again.
             loan, installments = _bring_due(uow, loan, today, key)
-        t = _repayment(
-            uow,
-            loan,
-            installments,
-            amount=amount,
-            value_date=value_date,
-            post_on=value_date,
-            key=key,
-            digest=digest,
-            channel_reference=reference,
-            created_at=_next_instant(uow, loan.id),
-        )
+            t = _repayment(
+                uow,
+                loan,
+                installments,
+                amount=amount,
+                value_date=value_date,
+                post_on=value_date,
+                key=key,
+                digest=digest,
+                channel_reference=reference,
+                created_at=_next_instant(uow, loan.id),
+            )
+        else:
+
+            def write_back() -> None:
+                _write_back(uow, conn, table=_LOANS, keys=_LOAN_KEYS, before=before, row=loan, audited=True)
+                for old, row in zip(read, installments, strict=True):
+                    _write_back(
+                        uow,
+                        conn,
+                        table=_INSTALLMENTS,
+                        keys=_INSTALLMENT_KEYS,
+                        before=old,
+                        row=row,
+                        audited=False,
+                    )
+
+            t = _repayment(
+                uow,
+                loan,
+                installments,
+                amount=amount,
+                value_date=value_date,
+                post_on=value_date,
+                key=key,
+                digest=digest,
+                channel_reference=reference,
+                created_at=_instant_after(seen.last),
+                applied_to_rows=write_back,
+            )
         _announce(uow, loan, status_before)
         return _commit(uow, views.ServicingResult(t.id, loan.id, replayed=False), key, digest, t)
 
