@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.base import clone
 
 from dipper.risk.adapters.artifacts import load_runtime, write_model
@@ -15,13 +18,13 @@ from dipper.risk.adapters.files import fingerprint, read_csv
 from dipper.risk.adapters.report import write_report
 from dipper.risk.commands import MODEL_KINDS, ScoreFile, TrainModel
 from dipper.risk.domain import metrics as model_metrics
-from dipper.risk.domain.base import BaseRiskModel, columns_of
+from dipper.risk.domain.base import BaseRiskModel, ModelRuntime, columns_of
 from dipper.risk.domain.data import prepare_training, split
-from dipper.risk.domain.errors import INVALID_FEATURE_SPEC, NotFound, ValidationFailed
+from dipper.risk.domain.errors import INVALID_DATA_FILE, INVALID_FEATURE_SPEC, NotFound, ValidationFailed
 from dipper.risk.domain.features import DerivedFeature, parse_features
-from dipper.risk.domain.gbdt import GradientBoostingModel
+from dipper.risk.domain.gbdt import GradientBoostingModel, TreeEnsemble
 from dipper.risk.domain.monitoring import build_reference
-from dipper.risk.domain.scorecard import ScorecardModel
+from dipper.risk.domain.scorecard import PointsTable, ScorecardModel
 
 __all__ = ["COMMAND_HANDLERS", "EVENT_HANDLERS", "make_model", "score_file", "train_model"]
 
@@ -119,21 +122,74 @@ def train_model(command: TrainModel) -> dict[str, Any]:
     return {**metrics, "model": str(command.out), "content_hash": manifest["content_hash"]}
 
 
+#: A data file above this size is read, scored and written in chunks of ``_CHUNK_ROWS`` rows, so that
+#: memory stays flat however long the file is (a million rows in one frame take about 1 GB).
+_STREAM_BYTES = 64 * 1024 * 1024
+_CHUNK_ROWS = 200_000
+
+
+def _text_inputs(runtime: ModelRuntime) -> list[str]:
+    """The model's category inputs: read as text in every chunk, as a whole file reads them."""
+    if isinstance(runtime, TreeEnsemble):
+        return [c for c in runtime.inputs if c in runtime.categories]
+    if isinstance(runtime, PointsTable):
+        categorical = {f.name for f in runtime.features if f.kind == "categorical"}
+        return [c for c in runtime.inputs if c in categorical]
+    return []
+
+
+def _csv_chunks(path: Path, runtime: ModelRuntime) -> Iterator[pd.DataFrame]:
+    if path.stat().st_size <= _STREAM_BYTES:
+        yield read_csv(path)
+        return
+    try:
+        with pd.read_csv(
+            path, chunksize=_CHUNK_ROWS, low_memory=False, dtype=dict.fromkeys(_text_inputs(runtime), str)
+        ) as reader:
+            for chunk in reader:
+                unnamed = [str(c) for c in chunk.columns if str(c).startswith("Unnamed:")]
+                if unnamed or chunk.shape[1] < 2:
+                    raise ValidationFailed(
+                        f"{path.name} has columns without a header or fewer than two columns",
+                        code=INVALID_DATA_FILE,
+                        details={"path": str(path)},
+                    )
+                yield chunk
+    except (pd.errors.ParserError, UnicodeDecodeError, csv.Error, ValueError) as exc:
+        if isinstance(exc, ValidationFailed):
+            raise
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValidationFailed(
+            f"{path.name} is not a readable CSV file: {reason}",
+            code=INVALID_DATA_FILE,
+            details={"path": str(path)},
+        ) from None
+
+
 def score_file(command: ScoreFile) -> dict[str, Any]:
     runtime, manifest = load_runtime(command.model)
-    frame = read_csv(command.data)
-    runtime.check_inputs([str(c) for c in frame.columns])
-    columns = columns_of(frame[runtime.inputs])
-    scores = runtime.score_many(columns)
-    out = frame.copy()
-    out["score"] = np.round(scores, 4)
-    out["pd"] = runtime.scale.pd_many(scores)
+    if not command.data.is_file():
+        read_csv(command.data)  # the same not-found error as a whole-file read
     command.out.parent.mkdir(parents=True, exist_ok=True)
-    out.to_csv(command.out, index=False)
+    staging = command.out.with_name(f".{command.out.name}.partial")
+    rows = 0
+    pd_total = 0.0
+    try:
+        with staging.open("w", encoding="utf-8", newline="") as handle:
+            for frame in _csv_chunks(command.data, runtime):
+                runtime.check_inputs([str(c) for c in frame.columns])
+                scores = runtime.score_many(columns_of(frame[runtime.inputs]))
+                out = frame.assign(score=np.round(scores, 4), pd=runtime.scale.pd_many(scores))
+                out.to_csv(handle, index=False, header=rows == 0)
+                rows += len(out)
+                pd_total += float(np.sum(out["pd"]))
+        staging.replace(command.out)  # a failed run leaves no half-written file behind
+    finally:
+        staging.unlink(missing_ok=True)
     return {
-        "rows": len(out),
+        "rows": rows,
         "model": str(command.model),
         "content_hash": manifest["content_hash"],
         "out": str(command.out),
-        "mean_pd": round(float(np.mean(out["pd"])) if len(out) else 0.0, 6),
+        "mean_pd": round(pd_total / rows, 6) if rows else 0.0,
     }
