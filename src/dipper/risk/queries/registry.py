@@ -3,7 +3,8 @@
 Every query is tenant-scoped (the unit of work's session sees one bank). A model is handed out for use
 only while ``approved``: :func:`champion_setup` and :func:`approved_model` never return a pending,
 rejected or retired one. Loaded runtimes and parsed strategies are kept in this process per content
-hash, so after the first load the decision path reads three small rows and no artifact.
+hash, so after the first load the decision path runs two small queries (three with a challenger)
+and reads no artifact.
 
 "Pending" is the change request: a model or strategy version waiting for a checker has an open
 request in ``access``; when the checker rejects it, the row keeps its status and these views show
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from dipper.access import queries as access
@@ -245,10 +246,13 @@ _LIGHT_MODEL_COLUMNS = (
 )
 
 
-def load_approved(session: Session, name: str, version: int, slot: str | None = None) -> RegisteredModel:
-    row = session.execute(
-        select(*_LIGHT_MODEL_COLUMNS).where(RiskModel.name == name, RiskModel.version == version)
-    ).one_or_none()
+# Built once: the decision path runs these on every call (parameters bound, statements cached).
+_MODEL_BY_NAME = select(*_LIGHT_MODEL_COLUMNS).where(RiskModel.name.in_(bindparam("names", expanding=True)))
+_ARTIFACT = select(RiskModel.artifact).where(RiskModel.id == bindparam("model_id"))
+
+
+def _registered(session: Session, row: Any, name: str, version: int, slot: str | None) -> RegisteredModel:
+    """An approved model's compiled runtime, from its light row (``None``: not registered)."""
     if row is None:
         raise NotFound(
             f"no model {name} v{version}", code="model_not_found", details={"name": name, "version": version}
@@ -267,7 +271,7 @@ def load_approved(session: Session, name: str, version: int, slot: str | None = 
         )
 
     def load() -> tuple[Any, dict[str, Any]]:
-        artifact = session.scalar(select(RiskModel.artifact).where(RiskModel.id == row.id))
+        artifact = session.scalar(_ARTIFACT, {"model_id": row.id})
         archive = read_archive(artifact or b"")
         return runtime_from_archive(archive, row.content_hash), archive.manifest
 
@@ -281,6 +285,17 @@ def load_approved(session: Session, name: str, version: int, slot: str | None = 
         runtime=runtime,
         manifest=manifest,
     )
+
+
+def _model_rows(session: Session, names: set[str]) -> dict[tuple[str, int], Any]:
+    if not names:
+        return {}
+    return {(r.name, r.version): r for r in session.execute(_MODEL_BY_NAME, {"names": sorted(names)})}
+
+
+def load_approved(session: Session, name: str, version: int, slot: str | None = None) -> RegisteredModel:
+    """An approved model version inside an open unit of work (see :func:`approved_model`)."""
+    return _registered(session, _model_rows(session, {name}).get((name, version)), name, version, slot)
 
 
 def approved_model(uow: SqlAlchemyUnitOfWork, name: str, version: int) -> RegisteredModel:
@@ -540,25 +555,31 @@ _LIGHT_STRATEGY_COLUMNS = (
 )
 
 
-def _arm(session: Session, row: Any) -> ArmSetup:
+_SETUP_ROWS = select(*_LIGHT_STRATEGY_COLUMNS, RiskStrategy.status).where(
+    RiskStrategy.strategy_id == bindparam("strategy_id"), RiskStrategy.status.in_(("published", "challenger"))
+)
+_ACTIVE_SPLIT = select(RiskStrategySplit.challenger_id, RiskStrategySplit.challenger_share).where(
+    RiskStrategySplit.strategy_id == bindparam("strategy_id"), RiskStrategySplit.status == "active"
+)
+
+
+def _arm(session: Session, row: Any, models: dict[tuple[str, int], Any]) -> ArmSetup:
     strategy = _parsed(row.id, row.strategy_id, row.version, row.content_hash, session)
-    scorecard = (
-        load_approved(session, row.scorecard_name, row.scorecard_version, "scorecard")
-        if row.scorecard_name
-        else None
-    )
-    gbdt = load_approved(session, row.gbdt_name, row.gbdt_version, "gbdt") if row.gbdt_name else None
-    return ArmSetup(strategy=strategy, scorecard=scorecard, gbdt=gbdt)
+    slots: dict[str, RegisteredModel | None] = {"scorecard": None, "gbdt": None}
+    for slot, name, version in (
+        ("scorecard", row.scorecard_name, row.scorecard_version),
+        ("gbdt", row.gbdt_name, row.gbdt_version),
+    ):
+        if name:
+            slots[slot] = _registered(session, models.get((name, version)), name, version, slot)
+    return ArmSetup(strategy=strategy, scorecard=slots["scorecard"], gbdt=slots["gbdt"])
 
 
 def champion_setup_in(uow: SqlAlchemyUnitOfWork, strategy_id: str = DEFAULT_STRATEGY_ID) -> ChampionSetup:
     """:func:`champion_setup` inside a unit of work the caller already opened (``with uow:``)."""
     session = uow.session
-    champion = session.execute(
-        select(*_LIGHT_STRATEGY_COLUMNS).where(
-            RiskStrategy.strategy_id == strategy_id, RiskStrategy.status == "published"
-        )
-    ).one_or_none()
+    rows = session.execute(_SETUP_ROWS, {"strategy_id": strategy_id}).all()
+    champion = next((r for r in rows if r.status == "published"), None)
     if champion is None:
         packaged = packaged_strategy()
         if strategy_id != packaged.strategy_id:
@@ -568,26 +589,18 @@ def champion_setup_in(uow: SqlAlchemyUnitOfWork, strategy_id: str = DEFAULT_STRA
                 details={"strategy_id": strategy_id},
             )
         return ChampionSetup(strategy_id=strategy_id, champion=ArmSetup(packaged), source="packaged")
-    split = session.execute(
-        select(RiskStrategySplit.challenger_id, RiskStrategySplit.challenger_share).where(
-            RiskStrategySplit.strategy_id == strategy_id, RiskStrategySplit.status == "active"
-        )
-    ).first()
-    challenger = None
-    share = Decimal(0)
-    if split is not None and split.challenger_id:
-        row = session.execute(
-            select(*_LIGHT_STRATEGY_COLUMNS).where(
-                RiskStrategy.id == split.challenger_id, RiskStrategy.status == "challenger"
-            )
-        ).one_or_none()
-        if row is not None:
-            challenger = _arm(session, row)
-            share = Decimal(split.challenger_share)
+    challenger_row, share = None, Decimal(0)
+    if any(r.status == "challenger" for r in rows):  # only then is a split active
+        split = session.execute(_ACTIVE_SPLIT, {"strategy_id": strategy_id}).first()
+        if split is not None and split.challenger_id:
+            challenger_row = next((r for r in rows if r.id == split.challenger_id), None)
+            share = Decimal(split.challenger_share) if challenger_row is not None else Decimal(0)
+    arms = [r for r in (champion, challenger_row) if r is not None]
+    models = _model_rows(session, {n for r in arms for n in (r.scorecard_name, r.gbdt_name) if n})
     return ChampionSetup(
         strategy_id=strategy_id,
-        champion=_arm(session, champion),
-        challenger=challenger,
+        champion=_arm(session, champion, models),
+        challenger=_arm(session, challenger_row, models) if challenger_row is not None else None,
         challenger_share=share,
     )
 
@@ -609,7 +622,8 @@ def champion_setup(uow: SqlAlchemyUnitOfWork, strategy_id: str = DEFAULT_STRATEG
     raises ``model_not_approved`` (the handlers refuse to publish such a strategy, and refuse to
     retire a model in use, so this means the rows were changed by hand). A stored artifact that does
     not match its content hash raises ``model_tampered``. Runtimes and parsed strategies are cached
-    per content hash in this process: after the first call it reads three small rows, no artifact.
+    per content hash in this process: after the first call it runs two small queries (three with a
+    challenger) and reads no artifact.
 
     Opens its own ``with uow:``; inside one already open, call :func:`champion_setup_in`.
     Raises ``strategy_not_published`` (404) for another id with no published version.
