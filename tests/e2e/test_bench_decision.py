@@ -5,11 +5,26 @@ docs/benchmarks.md."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from dipper.entrypoints.cli import main as cli
+from dipper.risk.handlers.decisions import DefaultSetupSource, use_setup_source
+
+
+@pytest.fixture(autouse=True)
+def _demo_models_for_this_test_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The stored decisions use the handler's setup source, which keeps the first setup it builds: give
+    this test its own (with the demo models), and put the process's back afterwards."""
+    monkeypatch.setenv("DIPPER_RISK_DECISION_MODELS", "demo")
+    previous = use_setup_source(DefaultSetupSource("demo"))
+    try:
+        yield
+    finally:
+        use_setup_source(previous)
 
 
 def _run(cache: Path, *extra: str) -> dict:
@@ -20,7 +35,7 @@ def _run(cache: Path, *extra: str) -> dict:
 
 
 def test_bench_decision_prints_the_figures_and_reuses_its_models(tmp_path: Path) -> None:
-    first = _run(tmp_path, "--batch-rows", "3000")
+    first = _run(tmp_path, "--batch-rows", "3000", "--stored", "5", "--server-url", "")
     assert {"p50_ms", "p99_ms", "decisions_per_second"} <= set(first)
     assert 0 < first["p50_ms"] <= first["p99_ms"]
     assert first["decisions_per_second"] > 0
@@ -34,6 +49,10 @@ def test_bench_decision_prints_the_figures_and_reuses_its_models(tmp_path: Path)
     batch = first["batch"]
     assert batch["rows"] == 3000
     assert batch["scorecard_equals_score_one"] and batch["gbdt_equals_score_one"]
+    stored = first["stored_sqlite"]
+    assert stored["decisions"] == 5 and stored["database"] == "sqlite" and stored["p99_ms"] > 0
+    assert sum(stored["warmup_outcomes"].values()) == 5
+    assert "stored_postgresql" not in first
     second = _run(tmp_path)
     assert second["models"]["trained_seconds"] is None  # the cached models served
     assert "batch" not in second
