@@ -18,6 +18,7 @@ from dipper.entrypoints.http.deps import ApiKeyCache
 from dipper.entrypoints.http.middleware import Metrics, MetricsMiddleware, RequestIdMiddleware
 from dipper.entrypoints.http.routers import access, accounting, customers, loans, products, repayments, system
 from dipper.entrypoints.http.routers import batch as batch_routes
+from dipper.entrypoints.http.routers import risk_decisions as risk_decision_routes
 from dipper.entrypoints.http.routers import risk_registry as risk_registry_routes
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ def create_app(container: Container | None = None, *, with_console: bool = True)
         repayments.router,
         batch_routes.router,
         risk_registry_routes.router,
+        risk_decision_routes.router,
     ):
         app.include_router(router, prefix=API_PREFIX, responses=errors.ERROR_RESPONSES)
     if with_console:
