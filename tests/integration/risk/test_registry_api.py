@@ -136,3 +136,19 @@ def test_edit_tables_round_trip_and_split(client, heads):
         headers=heads["analyst"],
     )
     assert r.status_code == 422 and r.json()["code"] == "invalid_split"
+
+
+def test_another_bank_sees_nothing_and_a_checker_needs_risk_approve(client, bank, make_bank, heads, archives):
+    r = _upload(client, heads, archives["gbdt"], name="trees")
+    model_id, change_id = r.json()["model"]["id"], r.json()["change"]["change_id"]
+    bank.add_user("products", ("product_manager",))
+    products = bank.login(client, "products")
+    r = client.post(f"/api/v1/changes/{change_id}/approve", json={"note": ""}, headers=products)
+    assert r.status_code == 403 and r.json()["code"] == "permission_denied"
+    other = make_bank("Other Bank")
+    theirs = other.login(client)
+    assert client.get("/api/v1/risk/models", headers=theirs).json() == []
+    r = client.get(f"/api/v1/risk/models/{model_id}", headers=theirs)
+    assert r.status_code == 404 and r.json()["code"] == "model_not_found"
+    r = client.post(f"/api/v1/changes/{change_id}/approve", json={"note": ""}, headers=theirs)
+    assert r.status_code == 404
