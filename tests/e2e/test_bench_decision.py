@@ -5,6 +5,7 @@ docs/benchmarks.md."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from typer.testing import CliRunner
 
 from dipper.entrypoints.cli import main as cli
 from dipper.risk.handlers.decisions import DefaultSetupSource, use_setup_source
+
+PG_URL = os.environ.get("DIPPER_TEST_PG_URL")
 
 
 @pytest.fixture(autouse=True)
@@ -56,3 +59,23 @@ def test_bench_decision_prints_the_figures_and_reuses_its_models(tmp_path: Path)
     second = _run(tmp_path)
     assert second["models"]["trained_seconds"] is None  # the cached models served
     assert "batch" not in second
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_bench_decision_over_http(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database: str) -> None:
+    if database == "postgresql" and not PG_URL:
+        pytest.skip("PostgreSQL tests need DIPPER_TEST_PG_URL")
+    monkeypatch.setenv("DIPPER_ENVIRONMENT", "test")
+    monkeypatch.setenv("DIPPER_RISK_DECISION_MODELS", "")  # the server decides without models: quicker
+    server = PG_URL if database == "postgresql" else ""
+    figures = _run(
+        tmp_path,
+        *("--http", "24", "--warmup", "8", "--clients", "4", "--workers", "1", "--server-url", server or ""),
+    )
+    http = figures["http"]
+    assert {"p50_ms", "p99_ms", "decisions_per_second"} <= set(http)
+    assert http["errors"] == 0, http.get("first_errors")
+    assert http["decisions"] == 24 and http["clients"] == 4 and http["workers"] == 1
+    assert http["database"] == database
+    assert sum(http["outcomes"].values()) == 24
+    assert 0 < http["p50_ms"] <= http["p99_ms"]

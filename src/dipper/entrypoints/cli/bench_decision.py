@@ -10,6 +10,7 @@ applications over the default feature set (seconds; cached under the temp dir). 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
@@ -19,11 +20,23 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from sqlalchemy.engine import make_url
 
 from dipper.access import commands as access_commands
+from dipper.access.queries import Permission
 from dipper.bootstrap import Container, bootstrap
 from dipper.entrypoints.cli.batch import CLI_ACTOR, bench_app
-from dipper.entrypoints.cli.bench_repay import DEFAULT_SERVER_URL, _database
+from dipper.entrypoints.cli.bench_repay import (
+    DEFAULT_SERVER_URL,
+    _cpu,
+    _cpu_seconds,
+    _database,
+    _Http,
+    _Load,
+    _percentile,
+    _run_coroutine,
+    _server,
+)
 from dipper.kernel.errors import ValidationFailed
 from dipper.kernel.ids import new_id
 from dipper.kernel.uow import Actor
@@ -156,6 +169,136 @@ def _bench_stored(url: str, decisions: int) -> dict[str, Any]:
     }
 
 
+DECISIONS_PATH = "/api/v1/risk/decisions"
+
+
+async def _decision_client(
+    port: int, api_key: str, bodies: list[bytes], load: _Load, outcomes: dict[str, int], *, tag: str
+) -> None:
+    """One keep-alive connection posting applications, each with its own Idempotency-Key."""
+    headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
+    http = _Http(port)
+    i = 0
+    try:
+        while load.take():
+            body = bodies[i % len(bodies)]
+            i += 1
+            t0 = time.perf_counter()
+            try:
+                status, payload = await asyncio.wait_for(
+                    http.post(DECISIONS_PATH, {**headers, "Idempotency-Key": f"{tag}-{i}"}, body), timeout=120
+                )
+            except (OSError, ConnectionError, asyncio.IncompleteReadError, TimeoutError) as exc:
+                load.errors.append({"error": type(exc).__name__, "message": str(exc)[:200]})
+                await http.close()
+                continue
+            elapsed = time.perf_counter() - t0
+            load.sent += 1
+            answer = json.loads(payload) if status in (200, 201) else None
+            if isinstance(answer, dict) and "decision" in answer:
+                load.latencies.append(elapsed)
+                outcomes[str(answer["decision"])] = outcomes.get(str(answer["decision"]), 0) + 1
+            else:
+                load.errors.append({"status": status, "body": payload[:300].decode(errors="replace")})
+    finally:
+        await http.close()
+
+
+async def _drive_decisions(
+    port: int, api_key: str, bodies: list[bytes], *, clients: int, warmup: int, requests: int, probe: Any
+) -> tuple[_Load, _Load, dict[str, int], dict[str, float | None]]:
+    run = uuid.uuid4().hex[:8]
+    outcomes: dict[str, int] = {}
+    warm = _Load(remaining=warmup, until=None)
+    await asyncio.gather(
+        *(
+            _decision_client(port, api_key, bodies[c::clients], warm, {}, tag=f"w{run}{c}")
+            for c in range(clients)
+        )
+    )
+    timed = _Load(remaining=requests, until=None)
+    before = probe()
+    cpu0, t0 = _cpu(), time.perf_counter()
+    await asyncio.gather(
+        *(
+            _decision_client(port, api_key, bodies[c::clients], timed, outcomes, tag=f"t{run}{c}")
+            for c in range(clients)
+        )
+    )
+    wall, cpu = time.perf_counter() - t0, _cpu() - cpu0
+    after = probe()
+    server = database = None
+    if before is not None and after is not None:
+        server = after[0] - before[0]
+        database = sum(v - before[1].get(pid, 0.0) for pid, v in after[1].items())
+    return warm, timed, outcomes, {"wall": wall, "clients": cpu, "server": server, "database": database}
+
+
+def _bench_http(url: str, *, workers: int, clients: int, requests: int, warmup: int) -> dict[str, Any]:
+    """POST /api/v1/risk/decisions from CLIENTS concurrent keep-alive connections against ``dipper serve
+    --workers W`` (its own processes), after a warm-up that also lets every worker build its models."""
+    settings = Settings(database_url=url)
+    if settings.environment == "prod":
+        raise ValidationFailed(
+            "benchmarks write synthetic banks; not in production", code="bench_in_production"
+        )
+    container = bootstrap(settings)
+    try:
+        tenant_id, product, _ = _bench_bank(container)
+        issued = container.handle(
+            access_commands.IssueApiKey(
+                tenant_id=tenant_id, name="bench decision", permissions=tuple(Permission)
+            ),
+            actor=CLI_ACTOR,
+        )
+        today = container.clock.today().isoformat()
+        bodies = [
+            json.dumps({"product_code": product, "application": application, "bureau": bureau}).encode()
+            for application, bureau in _stored_applications(2_000, today)
+        ]
+        database = make_url(url).database if url.startswith("postgresql") else None
+        with _server(url, workers) as (port, pid):
+            warm, timed, outcomes, figures = _run_coroutine(
+                _drive_decisions(
+                    port,
+                    issued.secret,
+                    bodies,
+                    clients=clients,
+                    warmup=warmup,
+                    requests=requests,
+                    probe=lambda: _cpu_seconds(pid, database),
+                )
+            )
+    finally:
+        container.dispose()
+    lat = sorted(timed.latencies)
+    n = len(lat)
+    wall = figures["wall"] or 0.0
+
+    def per_decision(seconds: float | None) -> float | None:
+        return round(seconds / n * 1000, 2) if seconds is not None and n else None
+
+    result: dict[str, Any] = {
+        "p50_ms": round(_percentile(lat, 0.50) * 1000, 2),
+        "p99_ms": round(_percentile(lat, 0.99) * 1000, 2),
+        "decisions_per_second": round(n / wall, 1) if wall else 0.0,
+        "decisions": n,
+        "errors": len(warm.errors) + len(timed.errors),
+        "clients": clients,
+        "workers": workers,
+        "outcomes": outcomes,
+        "database": url.split(":", 1)[0].split("+", 1)[0],
+        "cpu_ms_per_decision": {
+            "clients": per_decision(figures["clients"]),
+            "server": per_decision(figures["server"]),
+            "database": per_decision(figures["database"]),
+        },
+    }
+    if warm.errors or timed.errors:
+        result["first_errors"] = (warm.errors + timed.errors)[:3]
+    return result
+
+
 def _load() -> float | None:
     return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
 
@@ -184,6 +327,12 @@ def bench_decision(
             help="PostgreSQL server for the stored decisions' scratch database ('' : SQLite only).",
         ),
     ] = DEFAULT_SERVER_URL,
+    http: Annotated[
+        int, typer.Option("--http", min=0, max=10_000_000, help="Timed decisions over HTTP (0: none).")
+    ] = 0,
+    clients: Annotated[int, typer.Option("--clients", min=1, max=1000, help="Concurrent HTTP clients.")] = 32,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="uvicorn worker processes.")] = 2,
+    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed HTTP decisions first.")] = 500,
     cache_dir: Annotated[
         Path | None,
         typer.Option("--cache-dir", help="Where the trained models are kept (default: the temp dir)."),
@@ -212,6 +361,11 @@ def bench_decision(
             sys.stderr.write(f"{stored} stored decisions on PostgreSQL ...\n")
             with _database(None, server_url) as url:
                 result["stored_postgresql"] = _bench_stored(url, stored)
+    if http:
+        os.environ.setdefault("DIPPER_RISK_DECISION_MODELS", "demo")
+        sys.stderr.write(f"{http} decisions over HTTP, {clients} clients, {workers} worker(s) ...\n")
+        with _database(None, server_url or None) as url:
+            result["http"] = _bench_http(url, workers=workers, clients=clients, requests=http, warmup=warmup)
     if batch_rows:
         sys.stderr.write(f"scoring {batch_rows} rows in bulk ...\n")
         result["batch"] = decision_bench.time_batch(setup, batch_rows)
