@@ -1156,6 +1156,7 @@ def products_decide(
 
 # The loan and end-of-day pages add their routes to ``router`` (imported last: they use the above).
 from dipper.entrypoints.console import loan_pages, risk_analysis_pages  # noqa: E402, F401
+from dipper.entrypoints.console import risk_decision_pages as _risk_decision_pages  # noqa: E402, F401
 from dipper.entrypoints.console import risk_registry_pages as _risk_registry_pages  # noqa: E402, F401
 
 __all__ = ["format_minor", "install", "loan_pages", "router"]
