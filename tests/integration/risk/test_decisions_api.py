@@ -153,3 +153,10 @@ def test_another_bank_cannot_read_or_replay(client: Any, book: Book, make_bank: 
     assert client.get(f"/api/v1/risk/decisions/{out['id']}", headers=theirs).status_code == 404
     assert client.post(f"/api/v1/risk/decisions/{out['id']}/replay", headers=theirs).status_code == 404
     assert client.get("/api/v1/risk/decisions", headers=theirs).json()["total"] == 0
+
+
+def test_paging_is_bounded(client: Any, book: Book) -> None:
+    admin = book.bank.login(client)
+    for path in ("/api/v1/risk/decisions", "/api/v1/risk/reviews"):
+        r = client.get(f"{path}?offset=9223372036854775808", headers=admin)
+        assert r.status_code == 422 and r.json()["code"] == "invalid_request"

@@ -102,7 +102,7 @@ def reviews_page(c: ConsoleDep) -> Response:
     status = str(c.request.query_params.get("status", ""))
     if status not in CASE_FILTERS:
         status = ""
-    page = _page_number(str(c.request.query_params.get("page", "1")))
+    page = min(_page_number(str(c.request.query_params.get("page", "1"))), 100_000)
     result = risk.list_review_cases(
         c.uow(), status=status or None, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
     )
@@ -125,7 +125,7 @@ def decisions_page(c: ConsoleDep) -> Response:
     outcome = str(c.request.query_params.get("decision", ""))
     if outcome not in DECISION_FILTERS:
         outcome = ""
-    page = _page_number(str(c.request.query_params.get("page", "1")))
+    page = min(_page_number(str(c.request.query_params.get("page", "1"))), 100_000)
     result = risk.list_decisions(
         c.uow(), decision=outcome or None, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
     )

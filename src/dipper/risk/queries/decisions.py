@@ -33,6 +33,7 @@ __all__ = [
 
 CASE_STATUSES: Final = ("open", "assigned", "approved", "declined")
 MAX_PAGE: Final = 200
+MAX_OFFSET: Final = 10_000_000
 _SECTIONS: Final = ("application", "bureau", "behaviour")
 _MASKS: Final = {
     "id_number": mask_id_number,
@@ -54,8 +55,8 @@ def _tenant(uow: SqlAlchemyUnitOfWork) -> str:
 def _check_page(limit: int, offset: int) -> None:
     if type(limit) is not int or not 1 <= limit <= MAX_PAGE:
         raise ValidationFailed(f"limit must be 1-{MAX_PAGE}", code="invalid_limit")
-    if type(offset) is not int or offset < 0:
-        raise ValidationFailed("offset must be 0 or more", code="invalid_offset")
+    if type(offset) is not int or not 0 <= offset <= MAX_OFFSET:
+        raise ValidationFailed(f"offset must be 0-{MAX_OFFSET}", code="invalid_offset")
 
 
 def _mask(key: str, value: object) -> object:

@@ -264,7 +264,7 @@ def list_decisions(
     decision: Annotated[Literal["approve", "review", "decline"] | None, Query()] = None,
     customer_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> DecisionPageOut:
     page = risk.list_decisions(
         ctx.uow(), decision=decision, customer_id=customer_id, limit=limit, offset=offset
@@ -299,7 +299,7 @@ def list_reviews(
     status: Annotated[Literal["open", "assigned", "approved", "declined"] | None, Query()] = None,
     assignee: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> ReviewPageOut:
     page = risk.list_review_cases(ctx.uow(), status=status, assignee=assignee, limit=limit, offset=offset)
     return ReviewPageOut(
