@@ -25,7 +25,7 @@ from dipper.risk.domain.decision import DecisionSetup, ModelBinding
 from dipper.risk.domain.feature_set import DEFAULT_FEATURE_SET, SCENES, FeatureSet
 from dipper.risk.domain.strategy import Strategy, default_strategy
 
-__all__ = ["demo_models", "demo_setup", "simulated_application", "simulated_applications"]
+__all__ = ["demo_models", "demo_setup", "simulated_application", "simulated_applications", "synthetic_labels"]
 
 AS_OF = dt.date(2026, 1, 15)
 
@@ -61,7 +61,9 @@ def simulated_applications(n: int, *, seed: int = 0) -> list[dict[str, Any]]:
     return [simulated_application(i, seed=seed) for i in range(n)]
 
 
-def _labels(features: dict[str, np.ndarray[Any, Any]], seed: int) -> np.ndarray[Any, Any]:
+def synthetic_labels(features: dict[str, np.ndarray[Any, Any]], seed: int) -> np.ndarray[Any, Any]:
+    """A default (1) or not (0) per row, drawn from a known logistic model of the default features."""
+
     def col(name: str, fill: float) -> np.ndarray[Any, Any]:
         filled: np.ndarray[Any, Any] = np.nan_to_num(features[name], nan=fill)
         return filled
@@ -100,7 +102,7 @@ def demo_models(n: int = 6_000, seed: int = 0) -> tuple[ModelBinding, ModelBindi
     fs = DEFAULT_FEATURE_SET
     apps = simulated_applications(n, seed=seed)
     features = fs.frame({k: [a.get(k) for a in apps] for k in fs.inputs})
-    y = _labels(features, seed)
+    y = synthetic_labels(features, seed)
     frame = pd.DataFrame(features)
     frame = frame[[c for c in frame.columns if frame[c].nunique(dropna=False) > 1]]
     scorecard = ScorecardModel(random_state=seed).fit(frame, y)
