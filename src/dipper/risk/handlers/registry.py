@@ -550,6 +550,13 @@ def set_challenger(cmd: commands.SetChallenger, uow: SqlAlchemyUnitOfWork) -> ac
             )
         )
         if champion is None:
+            if (
+                uow.session.scalar(
+                    select(RiskStrategy.id).where(RiskStrategy.strategy_id == cmd.strategy_id).limit(1)
+                )
+                is None
+            ):
+                raise NotFound(f"no strategy {cmd.strategy_id!r}", code="strategy_not_found")
             raise Conflict(
                 f"strategy {cmd.strategy_id!r} has no published version to challenge",
                 code="strategy_not_published",

@@ -446,8 +446,19 @@ def _split_view(split: RiskStrategySplit, challenger: RiskStrategy | None) -> di
 
 
 def strategy_split(uow: SqlAlchemyUnitOfWork, strategy_id: str) -> dict[str, Any]:
-    """The champion version, the active split (or none) and the splits waiting for approval."""
+    """The champion version, the active split (or none) and the splits waiting for approval.
+
+    ``strategy_not_found`` (404) for an id with no stored version (other than the packaged default's)."""
     with uow:
+        known = uow.session.scalar(
+            select(RiskStrategy.id).where(RiskStrategy.strategy_id == strategy_id).limit(1)
+        )
+        if known is None and strategy_id != DEFAULT_STRATEGY_ID:
+            raise NotFound(
+                f"no strategy {strategy_id!r}",
+                code="strategy_not_found",
+                details={"strategy_id": strategy_id},
+            )
         champion = uow.session.scalar(
             select(RiskStrategy.version).where(
                 RiskStrategy.strategy_id == strategy_id, RiskStrategy.status == "published"

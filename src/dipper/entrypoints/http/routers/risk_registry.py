@@ -1,10 +1,10 @@
 """The model registry and decision strategies over HTTP, published through maker-checker.
 
 - Models: ``POST /risk/models?name=...`` with a zip of a trained model directory as the body
-  (``Content-Type: application/zip``; ``dipper risk register`` makes it). The model is stored pending
-  and a change request (kind ``risk.model.approve``) is opened; another person holding
-  ``risk.approve`` decides it at ``/api/v1/changes/{change_id}/approve`` or ``/reject``. Only an
-  approved model is ever used.
+  (``Content-Type: application/zip`` or ``application/octet-stream``; ``dipper risk register``
+  makes it). The model is stored pending and a change request (kind ``risk.model.approve``) is
+  opened; another person holding ``risk.approve`` decides it at
+  ``/api/v1/changes/{change_id}/approve`` or ``/reject``. Only an approved model is ever used.
 - Strategies: ``POST /risk/strategies`` stores a GoRules JDM document as the next version and asks
   for it to be published (kind ``risk.strategy.publish``); ``submit: false`` keeps a draft (for a
   challenger). ``GET``/``PUT /risk/strategies/{id}/tables`` read and replace the rows of the decision
@@ -165,7 +165,22 @@ class TablesOut(BaseModel):
 
 
 class TablesIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "tables": {
+                        "pricing": [
+                            {"_id": "pricing-A", "pricing-grade": '"A"', "pricing-rate": "0.068"},
+                            {"_id": "pricing-B", "pricing-grade": '"B"', "pricing-rate": "0.096"},
+                        ]
+                    },
+                    "note": "cheaper grade A",
+                }
+            ]
+        },
+    )
     base_version: int | None = Field(default=None, ge=1, description="None: the published version")
     tables: dict[str, list[dict[str, str | None]]] = Field(
         description="Table id -> its new rows (every row, in order); tables not named keep theirs"
@@ -174,7 +189,9 @@ class TablesIn(BaseModel):
 
 
 class SplitIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"challenger_version": 3, "share": "0.1"}]}
+    )
     challenger_version: int | None = Field(default=None, ge=1, description="None ends the split")
     share: str = Field(
         min_length=1,
@@ -226,7 +243,9 @@ def register_model(
     archive: Annotated[
         bytes,
         Body(
-            media_type="application/zip", description="The model directory, zipped (manifest.json at the top)"
+            media_type="application/octet-stream",
+            description="The model directory, zipped (manifest.json at the top); "
+            "sent as application/zip or application/octet-stream",
         ),
     ],
     name: Annotated[str, Query(min_length=1, max_length=64)],
