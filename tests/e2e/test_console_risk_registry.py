@@ -148,3 +148,14 @@ def test_read_only_staff_see_but_cannot_edit(client, bank):
     assert page.status_code == 200 and 'name="cell:pricing:1:pricing-rate"' not in page.text
     assert 'id="submit-tables"' not in page.text
     assert client.get("/console/risk/models").status_code == 200
+
+
+def test_the_risk_module_links_the_registry_and_the_list_shows_versions(client, bank):
+    bank.add_user("analyst", ("risk_analyst",))
+    login(client, bank, "analyst")
+    module = client.get("/console/modules/risk?lang=en")
+    assert "/console/risk/models" in module.text and "/console/risk/strategies" in module.text
+    listing = client.get("/console/risk/strategies?lang=zh-CN")
+    assert listing.status_code == 200 and 'data-strategy="default_consumer"' in listing.text
+    assert "内置默认" in listing.text
+    assert client.get("/console/risk/strategies/unknown_one").status_code == 404
