@@ -20,9 +20,10 @@ from sqlalchemy import and_, case, func, or_, select
 
 from dipper.kernel.errors import PermissionDenied, ValidationFailed
 from dipper.loans.adapters.accounts import CreditLine, Installment, Loan
+from dipper.loans.queries.loans import CreditLineView, line_view
 from dipper.persistence.uow import SqlAlchemyUnitOfWork
 
-__all__ = ["CustomerBehaviour", "customer_behaviour", "customer_behaviour_many"]
+__all__ = ["CustomerBehaviour", "customer_behaviour", "customer_behaviour_many", "open_credit_lines"]
 
 _OPEN = ("active", "overdue", "non_accrual")
 _WINDOW_12M = timedelta(days=365)
@@ -67,6 +68,20 @@ def _tenant(uow: SqlAlchemyUnitOfWork) -> str:
     if uow.tenant_id is None:
         raise PermissionDenied("loan queries need a bank", code="tenant_required")
     return uow.tenant_id
+
+
+def open_credit_lines(uow: SqlAlchemyUnitOfWork, *, limit: int = _MAX_CUSTOMERS) -> list[CreditLineView]:
+    """Every active or frozen line of the bank (the book a limit review runs over), in one statement."""
+    if type(limit) is not int or not 1 <= limit <= _MAX_CUSTOMERS:
+        raise ValidationFailed(f"limit must be 1-{_MAX_CUSTOMERS}", code="invalid_limit")
+    with uow:
+        rows = uow.session.scalars(
+            select(CreditLine)
+            .where(CreditLine.tenant_id == _tenant(uow), CreditLine.status.in_(("active", "frozen")))
+            .order_by(CreditLine.id)
+            .limit(limit)
+        )
+        return [line_view(r) for r in rows]
 
 
 def customer_behaviour(uow: SqlAlchemyUnitOfWork, customer_id: str, as_of: date) -> CustomerBehaviour:

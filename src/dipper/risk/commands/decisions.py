@@ -17,7 +17,7 @@ from typing import Any
 
 from dipper.kernel.messages import Command
 
-__all__ = ["AssignCase", "DecideApplication", "ReplayDecision", "ResolveCase"]
+__all__ = ["AssignCase", "DecideApplication", "ReplayDecision", "ResolveCase", "ReviewCreditLimits"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,3 +65,16 @@ class ResolveCase(Command):
     note: str
     limit_minor: int | None = None
     annual_rate: Decimal | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReviewCreditLimits(Command):
+    """The periodic in-loan limit review over every active or frozen line (贷中额度复审).
+
+    Returns ``{"as_of", "strategy", "counts", "proposals", "apply"}``: a proposal per line (raise,
+    lower, freeze or keep, with the features and reasons), and under ``apply`` the loans commands
+    that carry the changes out (``ChangeCreditLimit``, ``FreezeCreditLine``) for the caller to send,
+    each through the loan core's own checks. Nothing changes until they are sent."""
+
+    as_of: date | None = None  # default: the bank's business date
+    max_limit_minor: int = 20_000_000

@@ -35,6 +35,7 @@ from dipper.access import queries as access
 from dipper.access.queries import Permission, permissions_for
 from dipper.kernel.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from dipper.kernel.ids import new_id
+from dipper.loans import commands as loans_commands
 from dipper.loans import queries as loans
 from dipper.persistence.uow import SqlAlchemyUnitOfWork
 from dipper.risk import queries as risk_queries
@@ -54,6 +55,7 @@ from dipper.risk.domain.decision import (
     replay,
 )
 from dipper.risk.domain.feature_set import DEFAULT_FEATURE_SET
+from dipper.risk.domain.limit_review import LineInput, default_limit_strategy, review_lines
 from dipper.risk.domain.strategy import (
     ChampionChallenger,
     Decision,
@@ -658,10 +660,71 @@ def resolve_case(cmd: commands.ResolveCase, uow: SqlAlchemyUnitOfWork) -> dict[s
     return views.get_review_case(uow, cmd.case_id)
 
 
+# -- in-loan limit review -----------------------------------------------------------------------------------
+
+
+def review_credit_limits(cmd: commands.ReviewCreditLimits, uow: SqlAlchemyUnitOfWork) -> dict[str, Any]:
+    """Propose a change for every open line (set-based: one frame, one pass); change nothing."""
+    if type(cmd.max_limit_minor) is not int or not 1 <= cmd.max_limit_minor <= 10**12:
+        raise ValidationFailed("max_limit_minor is a positive integer of fen", code="invalid_limit")
+    as_of = cmd.as_of if cmd.as_of is not None else uow.clock.today()
+    if not isinstance(as_of, date):
+        raise ValidationFailed("as_of must be a date", code="invalid_date")
+    lines = loans.open_credit_lines(_side(uow))
+    history = loans.customer_behaviour_many(_side(uow), {line.customer_id for line in lines}, as_of)
+    strategy = default_limit_strategy()
+    proposals = review_lines(
+        [
+            LineInput(
+                credit_line_id=line.id,
+                customer_id=line.customer_id,
+                status=line.status,
+                limit_minor=line.limit_minor,
+                used_minor=line.used_minor,
+                behaviour=behaviour_inputs(history[line.customer_id]),
+            )
+            for line in lines
+        ],
+        strategy,
+        max_limit_minor=cmd.max_limit_minor,
+    )
+    apply: list[Any] = []
+    for p in proposals:
+        reason = f"limit review {as_of.isoformat()}: {', '.join(r.code for r in p.reasons)}"[:300]
+        if p.action in ("raise", "lower"):
+            apply.append(
+                loans_commands.ChangeCreditLimit(
+                    tenant_id=cmd.tenant_id,
+                    credit_line_id=p.credit_line_id,
+                    limit_minor=p.new_limit_minor,
+                    reason=reason,
+                )
+            )
+        elif p.action == "freeze":
+            apply.append(
+                loans_commands.FreezeCreditLine(
+                    tenant_id=cmd.tenant_id, credit_line_id=p.credit_line_id, reason=reason
+                )
+            )
+    counts = {a: sum(1 for p in proposals if p.action == a) for a in ("raise", "lower", "freeze", "keep")}
+    return {
+        "as_of": as_of.isoformat(),
+        "strategy": {
+            "strategy_id": strategy.strategy_id,
+            "version": strategy.version,
+            "content_hash": strategy.content_hash,
+        },
+        "counts": counts,
+        "proposals": [p.to_json() for p in proposals],
+        "apply": apply,
+    }
+
+
 COMMAND_HANDLERS: dict[type, Any] = {
     commands.DecideApplication: decide_application,
     commands.ReplayDecision: replay_decision,
     commands.AssignCase: assign_case,
     commands.ResolveCase: resolve_case,
+    commands.ReviewCreditLimits: review_credit_limits,
 }
 EVENT_HANDLERS: dict[type, list[Any]] = {}
