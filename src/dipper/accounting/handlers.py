@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from dipper.access import events as access_events
@@ -111,16 +111,19 @@ def _write_entry(
     return entry_id
 
 
+_ACCOUNTS: Any = Account.__table__
+_ACCOUNT_STATES = select(_ACCOUNTS.c.code, _ACCOUNTS.c.id, _ACCOUNTS.c.status).where(
+    _ACCOUNTS.c.tenant_id == bindparam("tenant_id"), _ACCOUNTS.c.code.in_(bindparam("codes", expanding=True))
+)
+
+
 def _usable_accounts(uow: SqlAlchemyUnitOfWork, codes: set[str]) -> dict[str, str]:
     """The ids of ``codes`` in the bank's chart, once each is known and open for posting.
 
-    Read on every posting (an account's status may change) as plain rows: the ORM's objects
-    are not needed to check a status and take an id."""
-    table = Account.__table__
-    rows = uow.session.execute(
-        select(table.c.code, table.c.id, table.c.status).where(
-            table.c.tenant_id == uow.tenant_id, table.c.code.in_(codes)
-        )
+    Read on every posting (an account's status may change) as plain rows, with a statement built
+    once: the ORM's objects are not needed to check a status and take an id."""
+    rows = uow.session.connection().execute(
+        _ACCOUNT_STATES, {"tenant_id": uow.tenant_id, "codes": sorted(codes)}
     )
     known = {code: (account_id, status) for code, account_id, status in rows}
     domain.check_accounts_usable(

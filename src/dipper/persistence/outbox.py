@@ -26,10 +26,25 @@ class OutboxMessage(Base):
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
 
 
+def _plain(value: Any) -> Any:
+    """``value`` as ``json.loads(json.dumps(value, default=str))`` gives it back, without the round trip."""
+    if value is None or type(value) in (bool, int, float):
+        return value
+    if isinstance(value, str):
+        return str(value)  # an enum's text
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict) and all(type(k) is str for k in value):
+        return {k: _plain(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    return json.loads(json.dumps(value, default=str))  # anything else, exactly as before
+
+
 def outbox_row(event: Event) -> dict[str, Any]:
     """The outbox row of ``event`` (its id and time are the table's defaults)."""
     # Dates and decimals become ISO strings: the payload is plain JSON for any consumer.
-    payload = json.loads(json.dumps(dataclasses.asdict(event), default=str))
+    payload = _plain(event)
     return {
         "tenant_id": event.tenant_id,
         "topic": f"{type(event).__module__.split('.')[1]}.{type(event).__name__}",

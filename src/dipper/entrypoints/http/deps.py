@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from dipper.access import queries as access
 from dipper.bootstrap import Container, UnitOfWork
@@ -65,7 +66,11 @@ class ApiKeyCache:
             self._entries.clear()
 
 
-def get_container(request: Request) -> Container:
+# The dependencies are ``async``: a sync one costs a trip through the thread pool per request. What
+# they do on the event loop is a few dictionary look-ups; a database read goes to the thread pool.
+
+
+async def get_container(request: Request) -> Container:
     container: Container = request.app.state.container
     return container
 
@@ -85,7 +90,7 @@ def _token(request: Request, bearer: HTTPAuthorizationCredentials | None, api_ke
     return None
 
 
-def get_principal(
+async def get_principal(
     request: Request,
     container: ContainerDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -101,7 +106,7 @@ def get_principal(
     key = ApiKeyCache.key(token) if cache is not None else None
     principal = cache.get(key) if cache is not None and key is not None else None
     if principal is None:
-        principal = access.authenticate(container.uow(None), token)
+        principal = await run_in_threadpool(access.authenticate, container.uow(None), token)
         if cache is not None and key is not None:
             cache.put(key, principal)
     request.state.principal = principal
@@ -140,10 +145,10 @@ class Ctx:
         )
 
 
-def allow(*permissions: str) -> Callable[..., Ctx]:
+def allow(*permissions: str) -> Callable[..., Awaitable[Ctx]]:
     """A dependency that lets the request through only with every named permission."""
 
-    def dependency(request: Request, container: ContainerDep, principal: PrincipalDep) -> Ctx:
+    async def dependency(request: Request, container: ContainerDep, principal: PrincipalDep) -> Ctx:
         for p in permissions:
             principal.require(p)
         path = route_template(request.scope) or request.url.path
