@@ -86,7 +86,32 @@ def _seed_bank_b(client: Any, bank: Any) -> dict[str, str]:
     )
     assert r.status_code == 201, r.text
     objects["run_id"] = r.json()["id"]
+    objects.update(_seed_bank_b_decision(client, admin))
     return objects
+
+
+def _seed_bank_b_decision(client: Any, admin: dict[str, str]) -> dict[str, str]:
+    """A risk decision of bank B in the gray zone, and its review case."""
+    application = {
+        "id_number": "110105199003071239",  # a valid check digit, aged 18-65
+        "income_monthly_minor": 2_000_000,
+        "requested_amount_minor": 300_000,
+        "requested_term_months": 6,
+        "kyc_passed": True,
+        "four_elements_verified": True,
+        "device_risky": False,
+        "blacklisted": False,
+    }
+    bureau = {"bureau_current_delinquency": False, "bureau_monthly_debt_minor": 0, "bureau_inquiries_3m": 0}
+    r = client.post(
+        "/api/v1/risk/decisions",
+        json={"product_code": "B-LOANS", "application": application, "bureau": bureau},
+        headers={**admin, "Idempotency-Key": "b-decision-1"},
+    )
+    assert r.status_code == 201, r.text
+    case = r.json()["review_case"]
+    assert case is not None, r.json()["reasons"]
+    return {"decision_id": r.json()["id"], "case_id": case["id"]}
 
 
 def _seed_bank_b_loans(client: Any, bank: Any, admin: dict[str, str], customer_id: str) -> dict[str, str]:

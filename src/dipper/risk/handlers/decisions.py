@@ -568,6 +568,8 @@ def _require_approver(uow: SqlAlchemyUnitOfWork) -> None:
 
 
 def assign_case(cmd: commands.AssignCase, uow: SqlAlchemyUnitOfWork) -> dict[str, Any]:
+    with uow:
+        _case(uow, cmd.case_id)  # another bank's case is not found, whoever asks
     _require_approver(uow)
     assignee = cmd.assignee or uow.actor.id
     if not isinstance(assignee, str) or not _ID.fullmatch(assignee):
@@ -598,6 +600,8 @@ def _rate(value: object) -> Decimal:
 
 
 def resolve_case(cmd: commands.ResolveCase, uow: SqlAlchemyUnitOfWork) -> dict[str, Any]:
+    with uow:
+        _case(uow, cmd.case_id)  # another bank's case is not found, whoever asks
     _require_approver(uow)
     if cmd.outcome not in ("approve", "decline"):
         raise ValidationFailed("outcome is approve or decline", code="invalid_outcome")
