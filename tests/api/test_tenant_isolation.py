@@ -9,14 +9,16 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from dipper.access.queries import Permission
+from dipper.risk import commands as risk_commands
 
 VALID_ID_NUMBER = "11010519491231002X"  # the public sample resident ID (valid check digit)
 
 
-def _seed_bank_b(client: Any, bank: Any) -> dict[str, str]:
+def _seed_bank_b(client: Any, bank: Any, tmp_path: Path) -> dict[str, str]:
     """One object of every kind in bank B, keyed by the path parameter that names it."""
     admin = bank.login(client)
     objects: dict[str, str] = {}
@@ -87,7 +89,31 @@ def _seed_bank_b(client: Any, bank: Any) -> dict[str, str]:
     assert r.status_code == 201, r.text
     objects["run_id"] = r.json()["id"]
     objects.update(_seed_bank_b_decision(client, admin))
+    objects.update(_seed_bank_b_registry(client, admin, tmp_path))
     return objects
+
+
+def _seed_bank_b_registry(client: Any, admin: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """A model of bank B in the registry (a small scorecard) and a draft strategy of its own."""
+    from tests.integration.risk.conftest import default_document, write_applications
+
+    data = write_applications(tmp_path / "applications.csv", n=300)
+    out = tmp_path / "scorecard"
+    risk_commands.run(risk_commands.TrainModel(data=data, target="bad", kind="scorecard", out=out, seed=3))
+    r = client.post(
+        "/api/v1/risk/models?name=b-only",
+        content=risk_commands.pack_model_directory(out),
+        headers={**admin, "Content-Type": "application/zip"},
+    )
+    assert r.status_code == 201, r.text
+    model_id = r.json()["model"]["id"]
+    r = client.post(
+        "/api/v1/risk/strategies",
+        json={"strategy_id": "b_only", "document": default_document(), "submit": False},
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
+    return {"model_id": model_id, "path": "report/report.html", "strategy_id": "b_only", "version": "1"}
 
 
 def _seed_bank_b_decision(client: Any, admin: dict[str, str]) -> dict[str, str]:
@@ -204,9 +230,9 @@ def _example_body(spec: dict[str, Any], operation: dict[str, Any]) -> Any:
     return {}
 
 
-def test_bank_a_gets_404_for_every_object_of_bank_b(client, make_bank):
+def test_bank_a_gets_404_for_every_object_of_bank_b(client, make_bank, tmp_path):
     bank_a, bank_b = make_bank("A"), make_bank("B")
-    b_objects = _seed_bank_b(client, bank_b)
+    b_objects = _seed_bank_b(client, bank_b, tmp_path)
     a_user = bank_a.login(client)
     r = client.post(
         "/api/v1/api-keys", json={"name": "all", "permissions": [p.value for p in Permission]}, headers=a_user
