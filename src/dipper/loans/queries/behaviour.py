@@ -23,7 +23,13 @@ from dipper.loans.adapters.accounts import CreditLine, Installment, Loan
 from dipper.loans.queries.loans import CreditLineView, line_view
 from dipper.persistence.uow import SqlAlchemyUnitOfWork
 
-__all__ = ["CustomerBehaviour", "customer_behaviour", "customer_behaviour_many", "open_credit_lines"]
+__all__ = [
+    "CustomerBehaviour",
+    "customer_behaviour",
+    "customer_behaviour_many",
+    "open_credit_lines",
+    "open_loan_customers",
+]
 
 _OPEN = ("active", "overdue", "non_accrual")
 _WINDOW_12M = timedelta(days=365)
@@ -82,6 +88,21 @@ def open_credit_lines(uow: SqlAlchemyUnitOfWork, *, limit: int = _MAX_CUSTOMERS)
             .limit(limit)
         )
         return [line_view(r) for r in rows]
+
+
+def open_loan_customers(uow: SqlAlchemyUnitOfWork, *, limit: int = _MAX_CUSTOMERS) -> list[str]:
+    """The customers with a loan open (active, overdue or non-accrual), in one statement."""
+    if type(limit) is not int or not 1 <= limit <= _MAX_CUSTOMERS:
+        raise ValidationFailed(f"limit must be 1-{_MAX_CUSTOMERS}", code="invalid_limit")
+    with uow:
+        rows = uow.session.scalars(
+            select(Loan.customer_id)
+            .where(Loan.tenant_id == _tenant(uow), Loan.status.in_(_OPEN))
+            .group_by(Loan.customer_id)
+            .order_by(Loan.customer_id)
+            .limit(limit)
+        )
+        return list(rows)
 
 
 def customer_behaviour(uow: SqlAlchemyUnitOfWork, customer_id: str, as_of: date) -> CustomerBehaviour:

@@ -17,7 +17,14 @@ from typing import Any
 
 from dipper.kernel.messages import Command
 
-__all__ = ["AssignCase", "DecideApplication", "ReplayDecision", "ResolveCase", "ReviewCreditLimits"]
+__all__ = [
+    "AssignCase",
+    "DecideApplication",
+    "ReplayDecision",
+    "ResolveCase",
+    "ReviewCreditLimits",
+    "ScoreEarlyWarning",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,3 +85,13 @@ class ReviewCreditLimits(Command):
 
     as_of: date | None = None  # default: the bank's business date
     max_limit_minor: int = 20_000_000
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScoreEarlyWarning(Command):
+    """Post-loan early warning (贷后预警) over every customer with a loan open: their history here and
+    a refreshed bureau report, one frame, the ``early_warning`` strategy per customer. Returns
+    ``{"as_of", "strategy", "counts", "warnings"}`` (riskiest first; ``level`` green, amber or red).
+    Stores nothing."""
+
+    as_of: date | None = None  # default: the bank's business date

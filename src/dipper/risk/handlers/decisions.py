@@ -54,6 +54,7 @@ from dipper.risk.domain.decision import (
     decide,
     replay,
 )
+from dipper.risk.domain.early_warning import default_warning_strategy, score_customers
 from dipper.risk.domain.feature_set import DEFAULT_FEATURE_SET
 from dipper.risk.domain.limit_review import LineInput, default_limit_strategy, review_lines
 from dipper.risk.domain.strategy import (
@@ -724,11 +725,45 @@ def review_credit_limits(cmd: commands.ReviewCreditLimits, uow: SqlAlchemyUnitOf
     }
 
 
+# -- post-loan early warning ------------------------------------------------------------------------------
+
+
+def score_early_warning(cmd: commands.ScoreEarlyWarning, uow: SqlAlchemyUnitOfWork) -> dict[str, Any]:
+    """A warning per customer with a loan open (set-based: one frame, one pass); change nothing."""
+    as_of = cmd.as_of if cmd.as_of is not None else uow.clock.today()
+    if not isinstance(as_of, date):
+        raise ValidationFailed("as_of must be a date", code="invalid_date")
+    customers = loans.open_loan_customers(_side(uow))
+    history = loans.customer_behaviour_many(_side(uow), customers, as_of)
+    bureau = SimulatedBureau()
+    strategy = default_warning_strategy()
+    warnings = score_customers(
+        [
+            (cid, {**behaviour_inputs(history[cid]), **bureau.report(cid, as_of).as_inputs()})
+            for cid in customers
+        ],
+        strategy,
+    )
+    return {
+        "as_of": as_of.isoformat(),
+        "strategy": {
+            "strategy_id": strategy.strategy_id,
+            "version": strategy.version,
+            "content_hash": strategy.content_hash,
+        },
+        "counts": {
+            level: sum(1 for w in warnings if w.level == level) for level in ("green", "amber", "red")
+        },
+        "warnings": [w.to_json() for w in warnings],
+    }
+
+
 COMMAND_HANDLERS: dict[type, Any] = {
     commands.DecideApplication: decide_application,
     commands.ReplayDecision: replay_decision,
     commands.AssignCase: assign_case,
     commands.ResolveCase: resolve_case,
     commands.ReviewCreditLimits: review_credit_limits,
+    commands.ScoreEarlyWarning: score_early_warning,
 }
 EVENT_HANDLERS: dict[type, list[Any]] = {}
