@@ -130,16 +130,22 @@ def section(results: dict[str, Any]) -> str:
         "In-process pure decision (inputs normalised and digested, 32 features, knock-outs, both models, "
         "gbdt TreeSHAP reason codes, grade/rate/limit, product bounds, the frozen record):",
         "",
-        "| | p50 ms | p99 ms | CPU ms | per second |",
-        "|---|---|---|---|---|",
-        f"| **full decision** | {pipe['p50_ms']} | {pipe['p99_ms']} | {pipe['cpu_ms']} | "
-        f"{pipe['decisions_per_second']:,} |",
+        "| | p50 ms | p99 ms | CPU ms, mean | CPU ms, p99 | per second |",
+        "|---|---|---|---|---|---|",
+        f"| **full decision** | {pipe['p50_ms']} | **{pipe['p99_ms']}** | {pipe['cpu_ms']} | "
+        f"{pipe.get('cpu_p99_ms', '—')} | {pipe['decisions_per_second']:,} |",
     ]
     for name, figures in parts.items():
         lines.append(
             f"| {name.replace('_', ' ')} | {figures['p50_ms']} | {figures['p99_ms']} | {figures['cpu_ms']} | "
-            f"{figures['per_second']:,} |"
+            f"{figures.get('cpu_p99_ms', '—')} | {figures['per_second']:,} |"
         )
+    lines += [
+        "",
+        "Wall p99 is mostly the scheduler: the same code measured 0.8 to 7.7 ms p99 in five back-to-back "
+        "runs at load averages of 6-8 (with and without `gc.freeze()`, which changes nothing), while its "
+        "own CPU per call (thread CPU time, which preemption does not inflate) stays near the CPU p99 above.",
+    ]
     stored_rows = [
         (name, cli[key])
         for name, key in (("SQLite", "stored_sqlite"), ("PostgreSQL", "stored_postgresql"))
@@ -206,8 +212,9 @@ def section(results: dict[str, Any]) -> str:
     lines += [
         "",
         "Goals (issue 4, 2 cores):",
-        f"- in-process p99 ≤ 5 ms: {_met(p99_ok)} ({pipe['p99_ms']} ms wall; "
-        f"{pipe['cpu_ms']} ms CPU per decision).",
+        f"- in-process p99 ≤ 5 ms: {_met(p99_ok)} in this run's wall time ({pipe['p99_ms']} ms); the "
+        f"decision's own CPU: {pipe['cpu_ms']} ms a decision on average, {pipe.get('cpu_p99_ms', '—')} ms "
+        "at p99.",
     ]
     if http:
         ok = (
