@@ -117,3 +117,17 @@ def test_another_bank_sees_nothing(container: Container, make_bank) -> None:
     good, _ = _seed(container, bank.tenant_id)
     seen = queries.customer_behaviour(container.uow(other.tenant_id), good, AS_OF)
     assert seen.loans_total == 0 and seen.installments_due == 0 and seen.line_limit_minor is None
+
+
+def test_many_customers_are_read_in_chunks_with_the_same_answer(
+    container: Container, make_bank, monkeypatch
+) -> None:
+    from dipper.loans.queries import behaviour
+
+    bank = make_bank()
+    good, late = _seed(container, bank.tenant_id)
+    whole = queries.customer_behaviour_many(container.uow(bank.tenant_id), [good, late, "x"], AS_OF)
+    monkeypatch.setattr(behaviour, "_CHUNK", 1)
+    chunked = queries.customer_behaviour_many(container.uow(bank.tenant_id), [good, late, "x"], AS_OF)
+    assert chunked == whole and whole[late].max_dpd_now == 51
+    assert set(queries.open_loan_customers(container.uow(bank.tenant_id))) == {good, late}
