@@ -142,8 +142,8 @@ def section(results: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "Wall p99 is mostly the scheduler: the same code measured 0.8 to 7.7 ms p99 in five back-to-back "
-        "runs at load averages of 6-8 (with and without `gc.freeze()`, which changes nothing), while its "
+        "Wall p99 is mostly the scheduler: the same code measured 0.8 to 9.0 ms p99 in eight runs this "
+        "morning at load averages of 6-10 (with and without `gc.freeze()`, which changes nothing), while its "
         "own CPU per call (thread CPU time, which preemption does not inflate) stays near the CPU p99 above.",
     ]
     stored_rows = [
