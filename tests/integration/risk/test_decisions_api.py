@@ -160,3 +160,30 @@ def test_paging_is_bounded(client: Any, book: Book) -> None:
     for path in ("/api/v1/risk/decisions", "/api/v1/risk/reviews"):
         r = client.get(f"{path}?offset=9223372036854775808", headers=admin)
         assert r.status_code == 422 and r.json()["code"] == "invalid_request"
+
+
+def test_limit_review_and_early_warning_over_http(client: Any, make_bank: Any) -> None:
+    from datetime import date as _date
+
+    from tests.integration.risk.test_decisions_limit_review import AS_OF, _seed
+
+    bank = make_bank()  # loans written as rows (no ledger postings): not the book's reconciled bank
+    admin = bank.login(client)
+    ids = _seed(bank.container, bank.tenant_id)
+    r = client.post("/api/v1/risk/limit-reviews", json={"as_of": AS_OF.isoformat()}, headers=admin)
+    assert r.status_code == 200, r.text
+    by_line = {p["credit_line_id"]: p for p in r.json()["proposals"]}
+    assert by_line[ids["good"]]["action"] == "raise" and by_line[ids["good"]]["applied"] is False
+    bank.add_user("viewer", ("auditor",))
+    viewer = bank.login(client, "viewer")
+    refused = client.post("/api/v1/risk/limit-reviews", json={"apply": True}, headers=viewer)
+    assert refused.status_code == 403
+    done = client.post(
+        "/api/v1/risk/limit-reviews", json={"as_of": AS_OF.isoformat(), "apply": True}, headers=admin
+    )
+    applied = {p["credit_line_id"]: p for p in done.json()["proposals"]}
+    assert applied[ids["good"]]["applied"] is True and applied[ids["late"]]["applied"] is True
+    line = client.get(f"/api/v1/credit-lines/{ids['good']}", headers=admin).json()
+    assert line["limit_minor"] == 1_300_000
+    warnings = client.get(f"/api/v1/risk/early-warnings?as_of={AS_OF.isoformat()}", headers=admin).json()
+    assert warnings["warnings"][0]["level"] == "red" and _date.fromisoformat(warnings["as_of"]) == AS_OF

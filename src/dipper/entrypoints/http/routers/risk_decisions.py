@@ -12,6 +12,12 @@
   (a limit and a rate within the product's bounds) or declines it, with a note. Resolving needs
   ``risk.approve`` and someone other than whoever submitted the application.
 
+- ``POST /risk/limit-reviews``: the in-loan limit review over every open line (raise, lower, freeze or
+  keep, with features and reasons); ``apply: true`` carries it out through the loan core
+  (``risk.approve`` and ``loans.service``), line by line, reporting each refusal's code.
+- ``GET /risk/early-warnings``: the post-loan warning score and level of every customer with a loan
+  open, riskiest first.
+
 Money is integer fen; rates are decimal strings. Bad input answers 422 with a stable code
 (``invalid_feature_input``, ``feature_missing``, ``invalid_decision_input``, ``limit_out_of_bounds``, ...).
 """
@@ -335,3 +341,102 @@ def resolve_review(case_id: CaseId, body: ResolveIn, ctx: Approve) -> CaseOut:
         )
     )
     return CaseOut(**{k: v for k, v in view.items() if k in CaseOut.model_fields})
+
+
+# -- in-loan limit review and post-loan early warning ------------------------------------------------------
+
+
+class LimitReviewIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"as_of": "2026-06-30", "apply": False}]}
+    )
+    as_of: date | None = Field(default=None, description="Default: the bank's business date")
+    max_limit_minor: int = Field(default=20_000_000, ge=1, le=10**12, strict=True)
+    apply: bool = Field(
+        default=False,
+        description="Carry the proposals out now (ChangeCreditLimit, FreezeCreditLine); needs loans.service",
+    )
+
+
+class LineProposalOut(BaseModel):
+    credit_line_id: str
+    customer_id: str
+    action: str = Field(description="raise, lower, freeze or keep")
+    limit_minor: int
+    new_limit_minor: int
+    used_minor: int
+    reasons: list[ReasonOut]
+    features: dict[str, float | None]
+    score: float | None
+    applied: bool = False
+    error: str | None = Field(default=None, description="The loan core's code when applying it was refused")
+
+
+class LimitReviewOut(BaseModel):
+    as_of: date
+    strategy: dict[str, Any]
+    counts: dict[str, int]
+    proposals: list[LineProposalOut]
+
+
+class WarningOut(BaseModel):
+    customer_id: str
+    score: int = Field(description="0-100, higher is riskier")
+    level: str = Field(description="green, amber or red")
+    reasons: list[ReasonOut]
+    features: dict[str, float | None]
+
+
+class EarlyWarningOut(BaseModel):
+    as_of: date
+    strategy: dict[str, Any]
+    counts: dict[str, int]
+    warnings: list[WarningOut]
+
+
+@router.post("/limit-reviews", response_model=LimitReviewOut)
+def review_limits(body: LimitReviewIn, ctx: Read) -> LimitReviewOut:
+    if body.apply:
+        ctx.principal.require(Permission.RISK_APPROVE)
+        ctx.principal.require(Permission.LOANS_SERVICE)
+    result = ctx.handle(
+        commands.ReviewCreditLimits(
+            tenant_id=ctx.tenant_id, as_of=body.as_of, max_limit_minor=body.max_limit_minor
+        )
+    )
+    outcome: dict[str, tuple[bool, str | None]] = {}
+    if body.apply:
+        for command in result["apply"]:
+            try:
+                ctx.handle(command)
+                outcome[command.credit_line_id] = (True, None)
+            except DomainError as e:  # one refused line does not stop the others
+                outcome[command.credit_line_id] = (False, e.code)
+    proposals = []
+    for p in result["proposals"]:
+        applied, error = outcome.get(p["credit_line_id"], (False, None))
+        fields = {k: v for k, v in p.items() if k in LineProposalOut.model_fields and k != "reasons"}
+        proposals.append(
+            LineProposalOut(
+                **fields, reasons=[ReasonOut(**r) for r in p["reasons"]], applied=applied, error=error
+            )
+        )
+    return LimitReviewOut(
+        as_of=date.fromisoformat(result["as_of"]),
+        strategy=result["strategy"],
+        counts=result["counts"],
+        proposals=proposals,
+    )
+
+
+@router.get("/early-warnings", response_model=EarlyWarningOut)
+def early_warnings(ctx: Read, as_of: Annotated[date | None, Query()] = None) -> EarlyWarningOut:
+    result = ctx.handle(commands.ScoreEarlyWarning(tenant_id=ctx.tenant_id, as_of=as_of))
+    return EarlyWarningOut(
+        as_of=date.fromisoformat(result["as_of"]),
+        strategy=result["strategy"],
+        counts=result["counts"],
+        warnings=[
+            WarningOut(**{**w, "reasons": [ReasonOut(**r) for r in w["reasons"]]}) for w in result["warnings"]
+        ],
+    )
