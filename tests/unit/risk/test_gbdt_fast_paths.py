@@ -128,3 +128,66 @@ def test_scorecard_bins_a_file_as_it_bins_one_application() -> None:
     assert np.array_equal(many, [runtime.score_one(r) for r in test.to_dict("records")])
     kinds = {f.kind for f in runtime.features}
     assert {"categorical", "discrete"} <= kinds
+
+
+def _hand_built() -> TreeEnsemble:
+    """Two trees with every kind of split LightGBM writes: no missing rule (NaN read as 0.0), a zero
+    rule (|v| <= 1e-35 goes the default way, NaN too), a NaN rule, and a category set."""
+    zero_rule = gbdt.Tree(
+        feature=[0, 1, 2],
+        threshold=[0.5, -1.0, 2.5],
+        kind=[gbdt._NUM_ZERO, gbdt._NUM_NONE, gbdt._NUM_NAN],
+        default_left=[False, True, True],
+        left=[1, ~0, ~2],
+        right=[2, ~1, ~3],
+        categories=[frozenset()] * 3,
+        internal_count=[100.0, 60.0, 40.0],
+        leaf_value=[0.3, -0.2, 0.1, -0.4],
+        leaf_count=[20.0, 40.0, 25.0, 15.0],
+    )
+    categorical = gbdt.Tree(
+        feature=[3, 0],
+        threshold=[0.0, 0.25],
+        kind=[gbdt._CATEGORICAL, gbdt._NUM_NAN],
+        default_left=[False, False],
+        left=[~0, ~1],
+        right=[1, ~2],
+        categories=[frozenset({0, 2, 33}), frozenset()],
+        internal_count=[90.0, 50.0],
+        leaf_value=[0.05, -0.15, 0.25],
+        leaf_count=[40.0, 30.0, 20.0],
+    )
+    stump = gbdt.Tree(
+        feature=[], threshold=[], kind=[], default_left=[], left=[], right=[], categories=[],
+        internal_count=[], leaf_value=[0.01], leaf_count=[90.0],
+    )  # fmt: skip
+    from dipper.risk.domain.scale import ScoreScale
+
+    return TreeEnsemble(
+        boosters=[[zero_rule, categorical, stump]],
+        features=["a", "b", "c", "d"],
+        categories={"d": [str(code) for code in range(41)]},
+        scale=ScoreScale(600.0, 50.0, 20.0),
+    )
+
+
+def test_hand_built_splits_on_every_path() -> None:
+    runtime = _hand_built()
+    values = [math.nan, 0.0, 1e-36, -1e-36, 0.25, 0.5, 0.6, -1.0, -2.0, 2.5, 3.0]
+    codes = [None, "unseen", "0", "1", "2", "33", "40"]
+    rng = np.random.default_rng(9)
+    rows = [
+        {"a": rng.choice(values), "b": rng.choice(values), "c": rng.choice(values), "d": rng.choice(codes)}
+        for _ in range(400)
+    ]
+    for row in rows:
+        assert runtime.contributions(row) == pytest.approx(runtime.contributions_reference(row), abs=1e-12)
+    frame = pd.DataFrame(rows)
+    one = np.array([runtime.raw_one(r) for r in rows])
+    matrix = runtime.matrix(columns_of(frame))
+    assert np.array_equal(runtime.raw_matrix_walk(matrix), one)
+    bulk = runtime._bulk()
+    assert bulk is not None
+    assert np.array_equal(
+        bulk[0].predict(matrix, raw_score=True), one
+    )  # LightGBM reads the rebuilt text alike
