@@ -2,10 +2,13 @@
 
 ``GradientBoostingModel`` picks the number of boosting rounds by stratified cross-validation with early
 stopping, then trains on every row. ``TreeEnsemble`` is the booster compiled from ``dump_model()`` into
-flat lists: a pure-Python walker scores one application (no pandas, no LightGBM), a numpy walker scores
-a file, and both reproduce LightGBM's own predictions (its decision rules for missing values, zeros and
-categories included). Reason codes come from TreeSHAP run on the same lists, equal to LightGBM's
-``pred_contrib=True``.
+flat lists: generated Python scores one application (no pandas, no LightGBM); a file of 1,000 rows or
+more goes to LightGBM's C++ walker on boosters rebuilt from those lists (``_lightgbm_text``), a smaller
+one (or any, without LightGBM) to a numpy walker; all three give the very same floats (LightGBM's
+decision rules for missing values, zeros and categories included). Reason codes come from TreeSHAP on
+the same lists, equal to LightGBM's ``pred_contrib=True``: ``_ShapPlan`` flattens every tree once and
+computes one row in a few vectorised passes (~0.1-0.3 ms for 100-300 trees, against tens of ms for the
+recursion, kept as ``contributions_reference``).
 """
 
 from __future__ import annotations
