@@ -50,4 +50,3 @@ class OpenAccount(Command):
     parent_code: str | None = None
     is_control: bool = False  # balance mirrors a sub-ledger (loans, receivables); reconciled, not hand-posted
     contra: bool = False  # normal balance opposite to its type (e.g. loan loss provisions under assets)
-
